@@ -1,0 +1,49 @@
+# Core314 Stability. `make run` starts everything; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Unset DATABASE_URL / REDIS_URL: the embedded servers are started for the command and stopped after.
+EMBED := $(BIN)/python -m core314.embedded exec --
+
+.PHONY: run test test-unit test-e2e test-browser bench lint format install stop clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	DEBUG=$${DEBUG:-1} $(EMBED) $(BIN)/python manage.py runstack
+
+test: $(STAMP)
+	$(EMBED) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(EMBED) $(BIN)/python -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(EMBED) $(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+test-browser: $(STAMP)
+	$(EMBED) $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(EMBED) $(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+stop:
+	$(BIN)/python -m core314.embedded stop
+
+clean: stop
+	rm -rf .data

@@ -1,0 +1,194 @@
+"""Admin for the platform's own models, and the mixin every owned model's admin uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+
+from core314 import services
+from core314.audit import audit_record
+from core314.models import ApiToken, AuditLogEntry, ServiceAccount
+
+
+def _summary(obj: models.Model, fields: list[str]) -> dict[str, Any]:
+    return {name: str(getattr(obj, name, "")) for name in fields}
+
+
+class OwnedAdminMixin:
+    """Scopes the admin through ``visible_to`` and writes an audit entry for every change made here."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).visible_to(request.user)  # type: ignore[misc]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        related = db_field.related_model
+        if hasattr(related._default_manager.all(), "visible_to"):
+            kwargs["queryset"] = related._default_manager.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        related = db_field.related_model
+        if hasattr(related._default_manager.all(), "visible_to"):
+            kwargs["queryset"] = related._default_manager.visible_to(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        with transaction.atomic():
+            if not change and getattr(obj, "owner_id", None) is None:
+                obj.owner = request.user
+            super().save_model(request, obj, form, change)  # type: ignore[misc]
+            audit_record(
+                actor=request.user,
+                action=f"admin.{obj._meta.model_name}.{'change' if change else 'add'}",
+                target=obj,
+                after=_summary(obj, list(form.changed_data)),
+                reason="changed in the admin",
+            )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with transaction.atomic():
+            audit_record(
+                actor=request.user,
+                action=f"admin.{obj._meta.model_name}.delete",
+                target=obj,
+                before={"repr": str(obj)},
+                reason="deleted in the admin",
+            )
+            super().delete_model(request, obj)  # type: ignore[misc]
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with transaction.atomic():
+            for obj in queryset:
+                audit_record(
+                    actor=request.user,
+                    action=f"admin.{obj._meta.model_name}.delete",
+                    target=obj,
+                    before={"repr": str(obj)},
+                    reason="bulk delete in the admin",
+                )
+            super().delete_queryset(request, queryset)  # type: ignore[misc]
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "actor_label",
+        "actor_kind",
+        "action",
+        "object_type",
+        "object_repr",
+        "owner",
+    ]
+    list_filter = ["actor_kind", "object_type", "created_at"]
+    search_fields = ["action", "object_repr", "object_id", "actor_label", "reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["owner"]
+
+    # The audit log is append-only: nobody edits or deletes it through the admin.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ApiTokenInline(admin.TabularInline):
+    model = ApiToken
+    extra = 0
+    fields = ["name", "key_id", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ServiceAccount)
+class ServiceAccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "write_enabled", "is_active", "created_at"]
+    list_filter = ["write_enabled", "is_active"]
+    search_fields = ["name", "owner__username", "description"]
+    readonly_fields = ["is_active", "created_at"]
+    inlines = [ApiTokenInline]
+    actions = ["issue_token", "deactivate"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).visible_to(request.user).select_related("owner")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        if change:
+            with transaction.atomic():
+                super().save_model(request, obj, form, change)
+                audit_record(
+                    actor=request.user,
+                    action="admin.serviceaccount.change",
+                    target=obj,
+                    after=_summary(obj, list(form.changed_data)),
+                )
+            return
+        # Creating an account also creates its identity; the service does both and audits it.
+        created = services.service_account_create(
+            actor=request.user,
+            owner=form.cleaned_data.get("owner") or request.user,
+            name=obj.name,
+            description=obj.description,
+            write_enabled=obj.write_enabled,
+        )
+        obj.pk = created.pk
+        obj.user = created.user
+
+    @admin.action(description="Issue a new token (shown once)")
+    def issue_token(self, request: HttpRequest, queryset: QuerySet[ServiceAccount]) -> None:
+        for account in queryset:
+            try:
+                issued = services.api_token_create(actor=request.user, service_account=account, name="admin")
+            except services.DomainError as exc:
+                self.message_user(request, f"{account.name}: {exc}", messages.ERROR)
+                continue
+            self.message_user(
+                request, f"Token for {account.name} (copy it now, it is not shown again): {issued.plaintext}"
+            )
+
+    @admin.action(description="Deactivate and revoke all tokens")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[ServiceAccount]) -> None:
+        for account in queryset:
+            services.service_account_deactivate(actor=request.user, account=account, reason="admin action")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = [
+        "key_id",
+        "service_account",
+        "name",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at", "created_at"]
+    search_fields = ["key_id", "name", "service_account__name"]
+    readonly_fields = ["service_account", "key_id", "created_at", "last_used_at", "revoked_at"]
+    date_hierarchy = "created_at"
+    actions = ["revoke"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).visible_to(request.user).select_related("service_account")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tokens are issued from a service account, so the plaintext can be shown once
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            services.api_token_revoke(actor=request.user, token=token, reason="admin action")

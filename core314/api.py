@@ -1,0 +1,210 @@
+"""API plumbing shared by every app: the tenancy-enforcing base viewset and the error format."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from core314 import services
+from core314.models import ApiToken, AuditLogEntry, ServiceAccount
+from core314.services import DomainError
+from core314.tenancy import OwnedQuerySet, effective_owner
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus domain errors (400/403/409) and model validation errors (400) with a message."""
+    if isinstance(exc, DomainError):
+        return Response({"detail": str(exc)}, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)
+
+
+class OwnedViewSetMixin:
+    """Every API viewset over an owned table derives from this; the scope is applied here, not per view.
+
+    ``get_queryset`` starts from ``visible_to(request.user)``, so a row outside the caller's scope is a
+    404 on detail routes and absent from lists. Subclasses refine the scoped queryset in ``refine``.
+    """
+
+    request: Request
+    queryset: QuerySet[Any]
+
+    def get_queryset(self) -> QuerySet[Any]:
+        manager_qs = self.queryset.model._default_manager.all()
+        if not isinstance(manager_qs, OwnedQuerySet):
+            raise ImproperlyConfigured(f"{type(self).__name__} serves a table without an owner scope")
+        return self.refine(manager_qs.visible_to(self.request.user))
+
+    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset
+
+
+class OwnedReadOnlyViewSet(OwnedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    pass
+
+
+class OwnedGenericViewSet(OwnedViewSetMixin, viewsets.GenericViewSet):
+    pass
+
+
+# --- Audit log ---------------------------------------------------------------------------------------
+
+
+class AuditLogEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditLogEntry
+        fields = [
+            "id",
+            "created_at",
+            "owner",
+            "actor",
+            "actor_kind",
+            "actor_label",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "before",
+            "after",
+            "reason",
+        ]
+        read_only_fields = fields
+
+
+class AuditLogViewSet(OwnedReadOnlyViewSet):
+    """The decision audit log: who changed what, when and why. Read-only."""
+
+    queryset = AuditLogEntry.objects.all()
+    serializer_class = AuditLogEntrySerializer
+    filterset_fields = {
+        "action": ["exact", "startswith"],
+        "object_type": ["exact"],
+        "object_id": ["exact"],
+        "actor_kind": ["exact"],
+        "created_at": ["gte", "lt"],
+    }
+    ordering_fields = ["created_at"]
+
+    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.select_related("actor")
+
+
+# --- Service accounts and tokens ---------------------------------------------------------------------
+
+
+class ServiceAccountSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ServiceAccount
+        fields = ["id", "owner", "name", "description", "write_enabled", "is_active", "created_at"]
+        read_only_fields = ["id", "owner", "is_active", "created_at"]
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "service_account",
+            "name",
+            "key_id",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        read_only_fields = ["id", "service_account", "key_id", "created_at", "last_used_at", "revoked_at"]
+
+
+class IssuedTokenSerializer(TokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class ServiceAccountViewSet(
+    OwnedViewSetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Service accounts act for their owner through tokens. Only humans manage them."""
+
+    queryset = ServiceAccount.objects.all()
+    serializer_class = ServiceAccountSerializer
+    pagination_class = None
+    filterset_fields = ["is_active", "write_enabled"]
+    ordering_fields = ["name", "created_at"]
+
+    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.select_related("owner")
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.service_account_create(
+            actor=self.request.user,
+            owner=effective_owner(self.request.user),
+            name=data["name"],
+            description=data.get("description", ""),
+            write_enabled=data.get("write_enabled", True),
+        )
+
+    @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
+    def deactivate(self, request: Request, pk: str | None = None) -> Response:
+        account = self.get_object()
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        account = services.service_account_deactivate(
+            actor=request.user, account=account, reason=body.validated_data["reason"]
+        )
+        return Response(ServiceAccountSerializer(account).data)
+
+    @action(detail=True, methods=["post"], serializer_class=TokenSerializer)
+    def tokens(self, request: Request, pk: str | None = None) -> Response:
+        """Issue a token for this account. The response holds the token; it is never shown again."""
+        account = self.get_object()
+        body = TokenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        issued = services.api_token_create(
+            actor=request.user,
+            service_account=account,
+            name=body.validated_data.get("name", ""),
+            expires_at=body.validated_data.get("expires_at"),
+        )
+        data = IssuedTokenSerializer(issued.token).data | {"token": issued.plaintext}
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class TokenViewSet(OwnedReadOnlyViewSet):
+    queryset = ApiToken.objects.all()
+    serializer_class = TokenSerializer
+    filterset_fields = ["service_account"]
+    ordering_fields = ["created_at"]
+
+    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.select_related("service_account")
+
+    @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
+    def revoke(self, request: Request, pk: str | None = None) -> Response:
+        token = self.get_object()
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        token = services.api_token_revoke(
+            actor=request.user, token=token, reason=body.validated_data["reason"]
+        )
+        return Response(TokenSerializer(token).data)

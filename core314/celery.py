@@ -1,0 +1,44 @@
+"""The Celery app and the beat schedule.
+
+The schedule is declared here and synced into django-celery-beat's tables after every migrate, keyed on
+the task's name with update_or_create, so an operator's change of interval in the admin survives a restart
+only until the next deploy declares otherwise. Exactly one beat process may run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core314.settings")
+
+app = Celery("core314")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# name → (task, interval in seconds). Apps add their jobs here as the loop grows.
+BEAT_SCHEDULE: dict[str, tuple[str, float]] = {
+    "platform-heartbeat": ("core314.platform_heartbeat", 10.0),
+}
+
+
+def sync_beat_schedule() -> int:
+    """Create or update one PeriodicTask per declared job; returns how many were written."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
+
+    written = 0
+    for name, (task, seconds) in BEAT_SCHEDULE.items():
+        every = max(1, round(seconds))
+        interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.update_or_create(
+            name=name, defaults={"task": task, "interval": interval, "enabled": True}
+        )
+        written += 1
+    PeriodicTasks.update_changed()
+    return written
+
+
+def sync_beat_schedule_after_migrate(sender: Any, **kwargs: Any) -> None:
+    sync_beat_schedule()

@@ -1,0 +1,22 @@
+"""Test settings: the production settings with speed knobs only."""
+
+import os
+
+# The test client speaks plain HTTP, and tests need a key; both are set before the real settings load.
+os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret-" + "x" * 40)
+os.environ.setdefault("CORE314_HTTPS", "0")
+
+from core314.settings import *  # noqa: F403 -- test settings extend the real ones, by design
+
+# Hashing passwords is deliberately slow; tests create many users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+
+# Each test process gets its own Redis key space (heartbeats, metrics, channel groups, Celery queue), so
+# parallel workers and a running `make run` on the same Redis never see each other's keys.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+REDIS_PREFIX = f"c314test-{_worker}"
+CACHES["default"]["KEY_PREFIX"] = REDIS_PREFIX  # noqa: F405
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{REDIS_PREFIX}:asgi"  # noqa: F405
+CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}.default"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:"}

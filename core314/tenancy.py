@@ -1,0 +1,114 @@
+"""Row-level security for owned tables: one rule, used by every page, API, socket, export and admin.
+
+A user sees the rows they own; an administrator (staff or superuser) sees every row; a service account
+acts for the user it belongs to. Anything else, anonymous or inactive, sees nothing (fail closed).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from django.conf import settings
+from django.db import models
+from django.http import Http404
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    Actor = AbstractBaseUser | AnonymousUser | None
+else:
+    Actor = Any  # the annotation only matters to type checkers
+
+ADMINS_GROUP = "admins"
+
+
+def is_admin(actor: Actor) -> bool:
+    return bool(
+        actor is not None
+        and getattr(actor, "is_authenticated", False)
+        and actor.is_active
+        and (getattr(actor, "is_staff", False) or getattr(actor, "is_superuser", False))
+        and not is_service_account(actor)
+    )
+
+
+def is_service_account(actor: Actor) -> bool:
+    return (
+        actor is not None and getattr(actor, "is_authenticated", False) and hasattr(actor, "service_account")
+    )
+
+
+def effective_owner_id(actor: Actor) -> int | None:
+    """The id of the user whose rows ``actor`` acts on, or None when it may act on nothing."""
+    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        return None
+    account = getattr(actor, "service_account", None)
+    if account is not None:
+        owner = account.owner
+        return owner.pk if owner.is_active and account.is_active else None
+    return actor.pk
+
+
+def effective_owner(actor: Actor) -> Any:
+    """The user that owns what ``actor`` creates (the owner of a service account, else the actor)."""
+    account = getattr(actor, "service_account", None)
+    return account.owner if account is not None else actor
+
+
+class OwnedQuerySet(models.QuerySet):
+    def visible_to(self, actor: Actor) -> Self:
+        if is_admin(actor):
+            return self.all()
+        owner_id = effective_owner_id(actor)
+        if owner_id is None:
+            return self.none()
+        return self.filter(owner_id=owner_id)
+
+
+class OwnedModel(models.Model):
+    """Base for every table whose rows belong to one user."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=True
+    )
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+M = TypeVar("M", bound=models.Model)
+
+
+def get_visible_or_404(model: type[M] | models.QuerySet[M], actor: Actor, **lookup: Any) -> M:
+    """Fetch one row the actor may see; a row outside its scope is a 404, never a 403."""
+    queryset = model if isinstance(model, models.QuerySet) else model._default_manager.all()
+    try:
+        return queryset.visible_to(actor).get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError) as exc:
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from exc
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def groups_for(actor: Actor) -> list[str]:
+    """The live-update groups a connected actor joins."""
+    owner_id = effective_owner_id(actor)
+    if owner_id is None:
+        return []
+    groups = [user_group(owner_id)]
+    if is_admin(actor):
+        groups.append(ADMINS_GROUP)
+    return groups
+
+
+def groups_for_row(row: models.Model) -> list[str]:
+    """The live-update groups that may see ``row``: its owner's and the administrators'."""
+    owner_id = getattr(row, "owner_id", None)
+    groups = [ADMINS_GROUP]
+    if owner_id is not None:
+        groups.insert(0, user_group(owner_id))
+    return groups

@@ -1,0 +1,44 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from anomalies.api import AnomalySignalViewSet
+from anomalies.views import anomaly_console
+from core314 import api, views
+from health.api import ComponentViewSet, SystemHealthEventViewSet
+from health.views import system_monitor
+from recovery.api import RecoveryActionViewSet
+from recovery.views import recovery_manager
+from selftest.api import SelfTestResultViewSet, SelfTestRunViewSet
+from selftest.views import selftest_panel
+
+router = DefaultRouter()
+router.register("components", ComponentViewSet, basename="component")
+router.register("health-events", SystemHealthEventViewSet, basename="health-event")
+router.register("anomalies", AnomalySignalViewSet, basename="anomaly")
+router.register("recovery-actions", RecoveryActionViewSet, basename="recovery-action")
+router.register("selftest-runs", SelfTestRunViewSet, basename="selftest-run")
+router.register("selftest-results", SelfTestResultViewSet, basename="selftest-result")
+router.register("audit-log", api.AuditLogViewSet, basename="audit-log-entry")
+router.register("service-accounts", api.ServiceAccountViewSet, basename="service-account")
+router.register("tokens", api.TokenViewSet, basename="token")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("system-monitor", system_monitor, name="system-monitor"),
+    path("anomaly-console", anomaly_console, name="anomaly-console"),
+    path("recovery-manager", recovery_manager, name="recovery-manager"),
+    path("selftest-panel", selftest_panel, name="selftest-panel"),
+    path("audit-log", views.audit_log, name="audit-log"),
+    path("api/v1/", include(router.urls)),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from core314 import selectors
+from core314.metrics import PlatformCollector
+from core314.paging import keyset_page
+from core314.tenancy import is_admin
+
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(PlatformCollector())
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Nothing else is checked, so a slow database never kills it."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: database, Redis, a live Celery worker and a ticking beat; 503 names what is down."""
+    readiness = selectors.platform_readiness()
+    return JsonResponse(readiness.as_dict(), status=200 if readiness.ok else 503)
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.CORE314_METRICS_TOKEN
+    header = request.headers.get("Authorization", "")
+    if token and header.startswith("Bearer ") and secrets.compare_digest(header[7:], token):
+        return True
+    if is_admin(request.user):
+        return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(net, strict=False) for net in settings.CORE314_METRICS_ALLOWED_NETS
+    )
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The platform's own figures for Prometheus; a token, an allowed network or an admin session."""
+    if not _metrics_allowed(request):
+        return HttpResponse("Forbidden: metrics need a bearer token or an allowed network.\n", status=403)
+    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("system-monitor")
+
+
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    queryset = selectors.audit_log_list(actor=request.user)
+    action = request.GET.get("action", "").strip()
+    if action:
+        queryset = queryset.filter(action__startswith=action)
+    page = keyset_page(queryset, field="created_at", after=request.GET.get("after"), size=50)
+    template = "core314/audit_log.html#table" if request.htmx else "core314/audit_log.html"
+    return render(request, template, {"page": page, "action": action})

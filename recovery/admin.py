@@ -1,0 +1,14 @@
+from django.contrib import admin
+
+from core314.admin import OwnedAdminMixin
+from recovery.models import RecoveryAction
+
+
+@admin.register(RecoveryAction)
+class RecoveryActionAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "component", "action_type", "mode", "status", "verdict", "owner"]
+    list_filter = ["status", "action_type", "mode", "verdict"]
+    search_fields = ["component__name", "reason", "error"]
+    date_hierarchy = "created_at"
+    list_select_related = ["component", "owner"]
+    raw_id_fields = ["component", "signal"]

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from anomalies.models import AnomalySignal
+from core314.tenancy import OwnedModel
+from health.models import Component
+
+
+class ActionType(models.TextChoices):
+    RESTART_FUNCTION = "restart_function", "Restart"
+    SCALE_UP = "scale_up", "Scale up"
+    SCALE_DOWN = "scale_down", "Scale down"
+    CLEAR_CACHE = "clear_cache", "Clear cache"
+    RESET_CONNECTION = "reset_connection", "Reset connections"
+    ROLLBACK_DEPLOYMENT = "rollback_deployment", "Roll back deployment"
+    CIRCUIT_BREAKER = "circuit_breaker", "Circuit breaker"
+    ALERT_ESCALATION = "alert_escalation", "Escalate"
+
+
+class ActionMode(models.TextChoices):
+    AUTOMATIC = "automatic", "Automatic"
+    APPROVAL = "approval", "Needs approval"
+    DRY_RUN = "dry_run", "Dry run only"
+
+
+class ActionStatus(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Verdict(models.TextChoices):
+    RESOLVED = "resolved", "Resolved"
+    IMPROVED = "improved", "Improved"
+    NO_EFFECT = "no_effect", "No effect"
+    WORSE = "worse", "Worse"
+
+
+class RecoveryAction(OwnedModel):
+    """One attempt to heal a component: planned, possibly approved, executed once, then judged."""
+
+    signal = models.ForeignKey(
+        AnomalySignal, on_delete=models.SET_NULL, null=True, blank=True, related_name="recovery_actions"
+    )
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="recovery_actions")
+    action_type = models.CharField(max_length=24, choices=ActionType.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    mode = models.CharField(max_length=10, choices=ActionMode.choices, default=ActionMode.APPROVAL)
+    status = models.CharField(
+        max_length=16, choices=ActionStatus.choices, default=ActionStatus.PENDING_APPROVAL
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    plan = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
+    effectiveness = models.FloatField(
+        null=True, blank=True, help_text="0..1, from the metrics that followed."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "recovery_actions"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "status", "-created_at"], name="recovery_owner_status_created"),
+            models.Index(fields=["component", "-created_at"], name="recovery_component_created"),
+            models.Index(fields=["-created_at", "-id"], name="recovery_created_id"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action_type__in=ActionType.values), name="recovery_type_valid"
+            ),
+            models.CheckConstraint(condition=Q(status__in=ActionStatus.values), name="recovery_status_valid"),
+            models.CheckConstraint(condition=Q(mode__in=ActionMode.values), name="recovery_mode_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_type_display()} #{self.pk} ({self.status})"

@@ -1,0 +1,86 @@
+"""The fixed cast: ``owner`` (alice), ``other_user`` (bob), ``admin``, ``service_account`` (alice's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from rest_framework.test import APIClient
+
+from core314 import services
+from core314.models import ServiceAccount
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def owner(db: Any) -> Any:
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_user(db: Any) -> Any:
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def admin(db: Any) -> Any:
+    return get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests")
+
+
+@dataclass
+class ServiceAccountWithToken:
+    account: ServiceAccount
+    token: str
+
+    @property
+    def user(self) -> Any:
+        return self.account.user
+
+
+@pytest.fixture
+def service_account(owner: Any) -> ServiceAccountWithToken:
+    account = services.service_account_create(actor=owner, owner=owner, name="alice-agent")
+    issued = services.api_token_create(actor=owner, service_account=account, name="tests")
+    return ServiceAccountWithToken(account=account, token=issued.plaintext)
+
+
+@pytest.fixture
+def client_for() -> Any:
+    """A logged-in page client for a user (None: anonymous)."""
+
+    def make(user: Any) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_for() -> Any:
+    """An API client: a user logs in by session; a ServiceAccountWithToken uses its bearer token."""
+
+    def make(who: Any) -> APIClient:
+        client = APIClient()
+        if isinstance(who, ServiceAccountWithToken):
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {who.token}")
+        elif who is not None:
+            client.force_login(who)
+        return client
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _clean_platform_redis_keys(settings: Any) -> Any:
+    """Heartbeats and metrics live in Redis; each test starts from an empty key space of its own."""
+    from core314.redis import get_redis
+
+    client = get_redis()
+    for key in client.scan_iter(f"{settings.REDIS_PREFIX}:*"):
+        client.delete(key)
+    yield

@@ -1,0 +1,270 @@
+"""Every URL in the resolver, walked as the owner, another user, an administrator, the owner's service
+account and an anonymous visitor.
+
+Nothing here lists endpoints by hand: a page, API route, export or admin view added later is found in the
+resolver and checked the same way. A URL whose arguments the walker cannot fill, or a detail URL whose
+model it cannot tell, fails the test until the walker learns it, so nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from core314 import services
+from core314.models import ApiToken, AuditLogEntry, ServiceAccount
+from core314.tenancy import OwnedQuerySet
+from health.models import Component
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+# Reachable without signing in, by design; none of them shows a row.
+PUBLIC = {"healthz", "readyz", "login", "metrics", "admin:login"}
+# Not a GET resource: logging out, admin's own session and i18n plumbing.
+NOT_RESOURCES = {
+    "logout",
+    "admin:logout",
+    "admin:password_change",
+    "admin:password_change_done",
+    "admin:jsi18n",
+}
+# Needs query arguments naming a model admin; it answers through that admin's (scoped) get_queryset.
+NOT_RESOURCES.add("admin:autocomplete")
+
+
+@dataclass
+class Route:
+    name: str
+    params: list[str]
+    callback: Any
+
+    @property
+    def is_admin(self) -> bool:
+        return self.name.startswith("admin:")
+
+
+def _walk(patterns: list[Any], namespace: str = "", params: tuple[str, ...] = ()) -> list[Route]:
+    routes = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            routes += _walk(entry.url_patterns, ns, params + tuple(entry.pattern.regex.groupindex))
+        elif isinstance(entry, URLPattern) and entry.name:
+            routes.append(
+                Route(namespace + entry.name, [*params, *entry.pattern.regex.groupindex], entry.callback)
+            )
+    return routes
+
+
+def all_routes() -> list[Route]:
+    seen: dict[str, Route] = {}
+    for route in _walk(get_resolver().url_patterns):
+        if "format" in route.params:
+            continue  # DRF's ".json" suffix twin of a route that is walked anyway
+        seen.setdefault(route.name, route)
+    return list(seen.values())
+
+
+def model_of(route: Route) -> type[models.Model] | None:
+    callback = route.callback
+    if getattr(callback, "model_admin", None) is not None:
+        return callback.model_admin.model
+    cls = getattr(callback, "cls", None)
+    if cls is not None and getattr(cls, "queryset", None) is not None:
+        return cls.queryset.model
+    return getattr(callback, "owned_model", None)
+
+
+def is_owned(model: type[models.Model] | None) -> bool:
+    return model is not None and isinstance(model._default_manager.all(), OwnedQuerySet)
+
+
+@dataclass
+class World:
+    owner: Any
+    other: Any
+    admin: Any
+    service: Any
+    rows: dict[str, dict[type[models.Model], models.Model]]
+    markers: dict[str, list[str]]
+
+
+def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Model], list[str]]:
+    mark = f"{tag}{uuid.uuid4().hex[:8]}"
+    component = factories.ComponentFactory(owner=user, name=f"{mark}-component")
+    event = factories.HealthEventFactory(component=component, version=f"{mark}-v")
+    signal = factories.AnomalySignalFactory(component=component, metric=f"{mark}-metric")
+    action = factories.RecoveryActionFactory(component=component, signal=signal, reason=f"{mark}-reason")
+    run = factories.SelfTestRunFactory(owner=user, environment=f"{mark}-env")
+    result = factories.SelfTestResultFactory(run=run, check_name=f"{mark}-check")
+    audit = factories.AuditLogEntryFactory(owner=user, object_repr=f"{mark}-audit")
+    account = services.service_account_create(actor=user, owner=user, name=f"{mark}-sa")
+    token = services.api_token_create(actor=user, service_account=account, name=f"{mark}-token").token
+    rows = {
+        type(component): component,
+        type(event): event,
+        type(signal): signal,
+        type(action): action,
+        type(run): run,
+        type(result): result,
+        AuditLogEntry: audit,
+        ServiceAccount: account,
+        ApiToken: token,
+    }
+    return rows, [mark]
+
+
+@pytest.fixture
+def world(owner: Any, other_user: Any, admin: Any, service_account: Any) -> World:
+    owner_rows, owner_marks = _rows_for(owner, "alicemark")
+    other_rows, other_marks = _rows_for(other_user, "bobmark")
+    return World(
+        owner=owner,
+        other=other_user,
+        admin=admin,
+        service=service_account,
+        rows={"owner": owner_rows, "other": other_rows},
+        markers={"owner": owner_marks, "other": other_marks},
+    )
+
+
+def _url(route: Route, row: models.Model | None) -> str:
+    if not route.params:
+        return reverse(route.name)
+    kwargs = {}
+    for param in route.params:
+        if param in {"pk", "object_id"} and row is not None:
+            kwargs[param] = str(row.pk)
+        else:
+            pytest.fail(f"{route.name}: the tenancy walker cannot fill <{param}>; teach it this URL")
+    return reverse(route.name, kwargs=kwargs)
+
+
+def _body(response: Any) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode(errors="replace")
+    return response.content.decode(errors="replace")
+
+
+def _assert_hidden(body: str, world: World, whose: str, context: str) -> None:
+    for mark in world.markers[whose]:
+        assert mark not in body, f"{context}: leaked {whose}'s row ({mark})"
+
+
+def _get(client: Any, url: str, follow: bool = True) -> Any:
+    return client.get(url, HTTP_ACCEPT="text/html,application/json", follow=follow)
+
+
+def test_every_route_respects_tenancy(world: World, client_for: Any, api_for: Any) -> None:
+    routes = [r for r in all_routes() if r.name not in NOT_RESOURCES]
+    assert len(routes) > 30, "the walker found suspiciously few URLs"
+    checked = 0
+    for route in routes:
+        model = model_of(route)
+        is_api = route.name.startswith(("component", "health-event", "anomaly", "recovery-action")) or (
+            getattr(route.callback, "cls", None) is not None
+        )
+        owned = is_owned(model)
+        if route.is_admin and route.params and model is None:
+            # An admin-site view with no model of its own (view_on_site): staff only, like the whole admin.
+            component = world.rows["owner"][Component]
+            fill = {
+                "content_type_id": ContentType.objects.get_for_model(Component).pk,
+                "id": world.owner.pk,
+                "app_label": "health",
+            }
+            kwargs = {param: fill.get(param, component.pk) for param in route.params}
+            response = client_for(world.other).get(reverse(route.name, kwargs=kwargs))
+            assert response.status_code == 302, f"{route.name}: a non-administrator reached the admin"
+            checked += 1
+            continue
+        if route.params and not owned:
+            if model is None:
+                pytest.fail(f"{route.name}: a URL with arguments whose model the walker cannot tell")
+            continue  # rows of unowned tables (users, beat schedules) are admin-only; checked below as such
+
+        owner_row = world.rows["owner"].get(model) if owned else None
+        url = _url(route, owner_row)
+        context = f"{route.name} ({url})"
+        actions = getattr(route.callback, "actions", None) or {}
+        post_only = actions and "get" not in actions
+        is_list = actions.get("get") == "list" or route.name.endswith("_changelist")
+
+        # Anonymous: a redirect to sign in, or 401/403; never data.
+        anonymous = (api_for if is_api else client_for)(None)
+        response = anonymous.post(url) if post_only else _get(anonymous, url, follow=False)
+        if route.name in PUBLIC:
+            assert response.status_code in {200, 503}, context
+            for whose in ("owner", "other"):
+                _assert_hidden(_body(response), world, whose, context)
+            checked += 1
+            continue
+        assert response.status_code in {301, 302, 401, 403}, (
+            f"{context}: anonymous got {response.status_code}"
+        )
+        _assert_hidden(_body(response), world, "owner", context)
+        _assert_hidden(_body(response), world, "other", context)
+
+        # The other user: a 404 for the owner's row (also on actions), an absent row in lists.
+        other = (api_for if is_api else client_for)(world.other)
+        if post_only:
+            response = other.post(url, {}, format="json") if is_api else other.post(url)
+            assert response.status_code == 404, f"{context}: another user's action got {response.status_code}"
+            checked += 1
+            continue
+        response = _get(other, url, follow=not route.is_admin)
+        if route.is_admin:
+            assert response.status_code == 302, f"{context}: a non-administrator reached the admin"
+        elif route.params:
+            assert response.status_code == 404, (
+                f"{context}: another user's row answered {response.status_code}"
+            )
+        else:
+            assert response.status_code in {200, 503}, f"{context}: {response.status_code}"
+        _assert_hidden(_body(response), world, "owner", context)
+
+        # The owner sees their row; the admin sees every user's rows.
+        if not route.is_admin:
+            response = _get((api_for if is_api else client_for)(world.owner), url)
+            assert response.status_code in {200, 503}, f"{context}: the owner got {response.status_code}"
+            _assert_hidden(_body(response), world, "other", context)
+            if owned and (is_list or route.params):
+                assert world.markers["owner"][0] in _body(response), (
+                    f"{context}: the owner does not see their row"
+                )
+        response = _get((api_for if is_api else client_for)(world.admin), url)
+        # 403 where the admin site itself forbids the view to everyone (adding audit entries by hand).
+        allowed = {200, 503} if not route.is_admin or is_list else {200, 403}
+        assert response.status_code in allowed, f"{context}: the admin got {response.status_code}"
+        if owned and is_list:
+            body = _body(response)
+            assert world.markers["owner"][0] in body, f"{context}: the admin does not see the owner's rows"
+            assert world.markers["other"][0] in body, f"{context}: the admin does not see other users' rows"
+
+        # The owner's service account acts for the owner through the API.
+        if is_api and not route.is_admin:
+            response = _get(api_for(world.service), url)
+            assert response.status_code == 200, f"{context}: the service account got {response.status_code}"
+            _assert_hidden(_body(response), world, "other", context)
+        checked += 1
+    assert checked > 30
+
+
+def test_every_owned_model_is_reachable_through_the_api_and_the_admin() -> None:
+    """An owned table with no list endpoint or admin would escape the walk above."""
+    from django.apps import apps
+
+    routes = all_routes()
+    api_models = {model_of(r) for r in routes if getattr(r.callback, "cls", None) is not None}
+    admin_models = {model_of(r) for r in routes if r.is_admin}
+    for model in apps.get_models():
+        if is_owned(model):
+            assert model in admin_models, f"{model.__name__} has no admin"
+            assert model in api_models, f"{model.__name__} has no API route"
