@@ -54,9 +54,7 @@ class AnomalySignal(OwnedModel):
     recommended_actions = models.JSONField(default=list, blank=True)
     root_cause = models.JSONField(null=True, blank=True)
     fingerprint = models.CharField(max_length=128, blank=True, help_text="Sender's id of an external alert.")
-    cause = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="symptoms"
-    )
+    cause = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="symptoms")
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -83,9 +81,7 @@ class AnomalySignal(OwnedModel):
                 condition=~Q(status="resolved"),
                 name="anomaly_one_open_per_component_kind_metric",
             ),
-            models.CheckConstraint(
-                condition=Q(confidence__gte=0, confidence__lte=1), name="anomaly_confidence"
-            ),
+            models.CheckConstraint(condition=Q(confidence__gte=0, confidence__lte=1), name="anomaly_confidence"),
             models.CheckConstraint(condition=Q(kind__in=AnomalyKind.values), name="anomaly_kind_valid"),
             models.CheckConstraint(condition=Q(severity__in=Severity.values), name="anomaly_severity_valid"),
             models.CheckConstraint(condition=Q(status__in=SignalStatus.values), name="anomaly_status_valid"),

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from core314 import services
 from core314.audit import audit_record
-from core314.models import ApiToken, AuditLogEntry, ServiceAccount
+from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 
 
 def _summary(obj: models.Model, fields: list[str]) -> dict[str, Any]:
@@ -192,3 +192,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
             services.api_token_revoke(actor=request.user, token=token, reason="admin action")
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "scope", "key", "response_status", "owner"]
+    list_filter = ["scope", "response_status"]
+    search_fields = ["key", "scope"]
+    date_hierarchy = "created_at"
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -22,7 +22,10 @@ from core314.tenancy import OwnedQuerySet, effective_owner
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus domain errors (400/403/409) and model validation errors (400) with a message."""
     if isinstance(exc, DomainError):
-        return Response({"detail": str(exc)}, status=exc.status_code)
+        body: dict[str, Any] = {"detail": str(exc)}
+        if getattr(exc, "errors", None):
+            body["errors"] = exc.errors
+        return Response(body, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
@@ -204,7 +207,5 @@ class TokenViewSet(OwnedReadOnlyViewSet):
         token = self.get_object()
         body = ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        token = services.api_token_revoke(
-            actor=request.user, token=token, reason=body.validated_data["reason"]
-        )
+        token = services.api_token_revoke(actor=request.user, token=token, reason=body.validated_data["reason"])
         return Response(TokenSerializer(token).data)

@@ -18,9 +18,7 @@ def _actor_fields(actor: Actor) -> dict[str, Any]:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return {"actor": None, "actor_kind": AuditLogEntry.ActorKind.SYSTEM, "actor_label": "system"}
     kind = (
-        AuditLogEntry.ActorKind.SERVICE_ACCOUNT
-        if hasattr(actor, "service_account")
-        else AuditLogEntry.ActorKind.USER
+        AuditLogEntry.ActorKind.SERVICE_ACCOUNT if hasattr(actor, "service_account") else AuditLogEntry.ActorKind.USER
     )
     return {"actor": actor, "actor_kind": kind, "actor_label": actor.get_username()[:150]}
 

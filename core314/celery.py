@@ -18,10 +18,17 @@ app = Celery("core314")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+
 # name → (task, interval in seconds). Apps add their jobs here as the loop grows.
-BEAT_SCHEDULE: dict[str, tuple[str, float]] = {
-    "platform-heartbeat": ("core314.platform_heartbeat", 10.0),
-}
+def beat_schedule() -> dict[str, tuple[str, float]]:
+    from django.conf import settings
+
+    return {
+        "platform-heartbeat": ("core314.platform_heartbeat", 10.0),
+        "health-probes": ("health.run_due_probes", settings.CORE314_PROBE_TICK),
+        "health-rollup": ("health.rollup", float(settings.CORE314_ROLLUP_INTERVAL)),
+        "health-retention": ("health.retention", 86_400.0),
+    }
 
 
 def sync_beat_schedule() -> int:
@@ -29,12 +36,10 @@ def sync_beat_schedule() -> int:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 
     written = 0
-    for name, (task, seconds) in BEAT_SCHEDULE.items():
+    for name, (task, seconds) in beat_schedule().items():
         every = max(1, round(seconds))
         interval, _ = IntervalSchedule.objects.get_or_create(every=every, period=IntervalSchedule.SECONDS)
-        PeriodicTask.objects.update_or_create(
-            name=name, defaults={"task": task, "interval": interval, "enabled": True}
-        )
+        PeriodicTask.objects.update_or_create(name=name, defaults={"task": task, "interval": interval, "enabled": True})
         written += 1
     PeriodicTasks.update_changed()
     return written

@@ -174,9 +174,7 @@ def _ensure_database() -> None:
     for attempt in range(50):
         try:
             with psycopg.connect(admin_url, autocommit=True, connect_timeout=2) as conn:
-                exists = conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]
-                ).fetchone()
+                exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone()
                 if not exists:
                     conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
                 return

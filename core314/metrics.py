@@ -136,9 +136,7 @@ class PlatformCollector(Collector):
         for severity, count in gauges.open_signals_by_severity.items():
             signals.add_metric([severity], count)
         yield signals
-        actions = GaugeMetricFamily(
-            "core314_recovery_actions", "Recovery actions by status.", labels=["status"]
-        )
+        actions = GaugeMetricFamily("core314_recovery_actions", "Recovery actions by status.", labels=["status"])
         for status, count in gauges.actions_by_status.items():
             actions.add_metric([status], count)
         yield actions

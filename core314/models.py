@@ -110,3 +110,20 @@ class AuditLogEntry(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_repr}"
+
+
+class IdempotencyKey(OwnedModel):
+    """A client's Idempotency-Key with the response it got, so a retried request is answered, not redone."""
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=128)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "scope", "key"], name="idempotency_owner_scope_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"

@@ -45,9 +45,7 @@ class Readiness:
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": "ok" if self.ok else "unavailable",
-            "checks": {
-                p.name: {"ok": p.ok, "detail": p.detail, "latency_ms": p.latency_ms} for p in self.parts
-            },
+            "checks": {p.name: {"ok": p.ok, "detail": p.detail, "latency_ms": p.latency_ms} for p in self.parts},
         }
 
 

@@ -235,6 +235,15 @@ CORE314_METRICS_ALLOWED_NETS = env_list("CORE314_METRICS_ALLOWED_NETS", ["127.0.
 CORE314_WORKER_HEARTBEAT_MAX_AGE = env_float("CORE314_WORKER_HEARTBEAT_MAX_AGE", 30.0)
 CORE314_BEAT_MAX_AGE = env_float("CORE314_BEAT_MAX_AGE", 30.0)
 CORE314_ADMIN_PASSWORD = env_optional("CORE314_ADMIN_PASSWORD")
+# Health monitoring: the roll-up window (also the beat interval of the monitoring job), batch limits of the
+# ingest API, and how long raw events and execution records are kept.
+CORE314_ROLLUP_INTERVAL = env_int("CORE314_ROLLUP_INTERVAL", 10)
+CORE314_PROBE_TICK = env_float("CORE314_PROBE_TICK", 2.0)
+CORE314_INGEST_BATCH_LIMIT = env_int("CORE314_INGEST_BATCH_LIMIT", 1000)
+CORE314_INGEST_RECORD_LIMIT = env_int("CORE314_INGEST_RECORD_LIMIT", 5000)
+CORE314_RETENTION_DAYS = env_int("CORE314_RETENTION_DAYS", 30)
+# Where the platform's own web server answers (for its self-probe); runstack sets it.
+CORE314_PUBLIC_URL = env_optional("CORE314_PUBLIC_URL")
 
 OPENAI_API_KEY = env_optional("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_optional("OPENAI_BASE_URL")

@@ -52,9 +52,7 @@ def task_started(task_id: str | None = None, **kwargs: Any) -> None:
 
 
 @signals.task_postrun.connect
-def task_finished(
-    task_id: str | None = None, task: Any = None, state: str | None = None, **kwargs: Any
-) -> None:
+def task_finished(task_id: str | None = None, task: Any = None, state: str | None = None, **kwargs: Any) -> None:
     started = _task_started.pop(task_id or "", None)
     if started is None or task is None:
         return

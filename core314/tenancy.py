@@ -33,9 +33,7 @@ def is_admin(actor: Actor) -> bool:
 
 
 def is_service_account(actor: Actor) -> bool:
-    return (
-        actor is not None and getattr(actor, "is_authenticated", False) and hasattr(actor, "service_account")
-    )
+    return actor is not None and getattr(actor, "is_authenticated", False) and hasattr(actor, "service_account")
 
 
 def effective_owner_id(actor: Actor) -> int | None:
@@ -68,9 +66,7 @@ class OwnedQuerySet(models.QuerySet):
 class OwnedModel(models.Model):
     """Base for every table whose rows belong to one user."""
 
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=True
-    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=True)
 
     objects = OwnedQuerySet.as_manager()
 

@@ -7,8 +7,8 @@ from rest_framework.routers import DefaultRouter
 from anomalies.api import AnomalySignalViewSet
 from anomalies.views import anomaly_console
 from core314 import api, views
-from health.api import ComponentViewSet, SystemHealthEventViewSet
-from health.views import system_monitor
+from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
+from health.views import component_detail, export_events, system_monitor
 from recovery.api import RecoveryActionViewSet
 from recovery.views import recovery_manager
 from selftest.api import SelfTestResultViewSet, SelfTestRunViewSet
@@ -17,6 +17,8 @@ from selftest.views import selftest_panel
 router = DefaultRouter()
 router.register("components", ComponentViewSet, basename="component")
 router.register("health-events", SystemHealthEventViewSet, basename="health-event")
+router.register("execution-records", ExecutionRecordViewSet, basename="execution-record")
+router.register("probes", ProbeViewSet, basename="probe")
 router.register("anomalies", AnomalySignalViewSet, basename="anomaly")
 router.register("recovery-actions", RecoveryActionViewSet, basename="recovery-action")
 router.register("selftest-runs", SelfTestRunViewSet, basename="selftest-run")
@@ -33,6 +35,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("system-monitor", system_monitor, name="system-monitor"),
+    path("system-monitor/export.csv", export_events, name="health-export"),
+    path("system-monitor/components/<int:pk>", component_detail, name="health-component"),
     path("anomaly-console", anomaly_console, name="anomaly-console"),
     path("recovery-manager", recovery_manager, name="recovery-manager"),
     path("selftest-panel", selftest_panel, name="selftest-panel"),

@@ -47,9 +47,7 @@ def _metrics_allowed(request: HttpRequest) -> bool:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return False
-    return any(
-        address in ipaddress.ip_network(net, strict=False) for net in settings.CORE314_METRICS_ALLOWED_NETS
-    )
+    return any(address in ipaddress.ip_network(net, strict=False) for net in settings.CORE314_METRICS_ALLOWED_NETS)
 
 
 @require_GET

@@ -1,13 +1,14 @@
 from django.contrib import admin
 
 from core314.admin import OwnedAdminMixin
-from health.models import Component, SystemHealthEvent
+from health.models import Component, ExecutionRecord, Probe, SystemHealthEvent
 
 
 @admin.register(Component)
 class ComponentAdmin(OwnedAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "type", "environment", "owner", "is_platform", "updated_at"]
-    list_filter = ["type", "environment", "is_platform"]
+    list_display = ["name", "type", "environment", "status", "last_report_at", "owner", "is_platform"]
+    list_filter = ["status", "type", "environment", "is_platform"]
+    readonly_fields = ["status", "status_reason", "status_changed_at", "last_report_at"]
     search_fields = ["name", "description", "owner__username"]
     filter_horizontal = ["depends_on"]
     list_select_related = ["owner"]
@@ -22,3 +23,23 @@ class SystemHealthEventAdmin(OwnedAdminMixin, admin.ModelAdmin):
     list_select_related = ["component", "owner"]
     raw_id_fields = ["component"]
     show_full_result_count = False  # a COUNT(*) over millions of events on every page view is wasteful
+
+
+@admin.register(ExecutionRecord)
+class ExecutionRecordAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    list_display = ["started_at", "component", "source", "ok", "duration_ms", "error_kind", "owner"]
+    list_filter = ["source", "ok", "error_kind"]
+    search_fields = ["component__name", "message", "error_kind"]
+    date_hierarchy = "started_at"
+    list_select_related = ["component", "owner"]
+    raw_id_fields = ["component"]
+    show_full_result_count = False
+
+
+@admin.register(Probe)
+class ProbeAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    list_display = ["component", "kind", "target", "interval_s", "enabled", "last_ok", "last_run_at", "owner"]
+    list_filter = ["kind", "enabled", "last_ok"]
+    search_fields = ["component__name", "target"]
+    list_select_related = ["component", "owner"]
+    readonly_fields = ["last_run_at", "last_ok", "last_error", "state"]

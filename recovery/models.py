@@ -56,9 +56,7 @@ class RecoveryAction(OwnedModel):
     action_type = models.CharField(max_length=24, choices=ActionType.choices)
     parameters = models.JSONField(default=dict, blank=True)
     mode = models.CharField(max_length=10, choices=ActionMode.choices, default=ActionMode.APPROVAL)
-    status = models.CharField(
-        max_length=16, choices=ActionStatus.choices, default=ActionStatus.PENDING_APPROVAL
-    )
+    status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.PENDING_APPROVAL)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -71,9 +69,7 @@ class RecoveryAction(OwnedModel):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     verdict = models.CharField(max_length=10, choices=Verdict.choices, blank=True)
-    effectiveness = models.FloatField(
-        null=True, blank=True, help_text="0..1, from the metrics that followed."
-    )
+    effectiveness = models.FloatField(null=True, blank=True, help_text="0..1, from the metrics that followed.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -87,9 +83,7 @@ class RecoveryAction(OwnedModel):
             models.Index(fields=["-created_at", "-id"], name="recovery_created_id"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(action_type__in=ActionType.values), name="recovery_type_valid"
-            ),
+            models.CheckConstraint(condition=Q(action_type__in=ActionType.values), name="recovery_type_valid"),
             models.CheckConstraint(condition=Q(status__in=ActionStatus.values), name="recovery_status_valid"),
             models.CheckConstraint(condition=Q(mode__in=ActionMode.values), name="recovery_mode_valid"),
         ]

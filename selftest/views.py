@@ -17,9 +17,7 @@ def selftest_panel(request: HttpRequest) -> HttpResponse:
         "page": keyset_page(results, field="created_at", after=request.GET.get("after")),
         "counts": selectors.result_counts(actor=request.user),
         "latest_run": selectors.latest_run(actor=request.user),
-        "filters": [
-            {"name": "result", "label": "Result", "choices": CheckResult.choices, "selected": result}
-        ],
+        "filters": [{"name": "result", "label": "Result", "choices": CheckResult.choices, "selected": result}],
     }
     template = "selftest/dashboard.html#live" if request.htmx else "selftest/dashboard.html"
     return render(request, template, context)

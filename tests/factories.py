@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from anomalies.models import AnomalySignal
 from core314.models import AuditLogEntry
-from health.models import Component, SystemHealthEvent
+from health.models import Component, ExecutionRecord, Probe, SystemHealthEvent
 from recovery.models import RecoveryAction
 from selftest.models import SelfTestResult, SelfTestRun
 
@@ -110,3 +110,24 @@ class AuditLogEntryFactory(factory.django.DjangoModelFactory):
     actor_label = factory.LazyAttribute(lambda o: o.owner.username)
     action = "test.action"
     object_repr = factory.Sequence(lambda n: f"object-{n}")
+
+
+class ExecutionRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ExecutionRecord
+
+    component = factory.SubFactory(ComponentFactory)
+    owner = factory.SelfAttribute("component.owner")
+    started_at = factory.LazyFunction(timezone.now)
+    duration_ms = 42.0
+    ok = True
+
+
+class ProbeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Probe
+
+    component = factory.SubFactory(ComponentFactory)
+    owner = factory.SelfAttribute("component.owner")
+    kind = "http"
+    target = "http://127.0.0.1:9/healthz"

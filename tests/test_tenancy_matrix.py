@@ -18,7 +18,7 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from core314 import services
-from core314.models import ApiToken, AuditLogEntry, ServiceAccount
+from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.tenancy import OwnedQuerySet
 from health.models import Component
 from tests import factories
@@ -57,9 +57,7 @@ def _walk(patterns: list[Any], namespace: str = "", params: tuple[str, ...] = ()
             ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
             routes += _walk(entry.url_patterns, ns, params + tuple(entry.pattern.regex.groupindex))
         elif isinstance(entry, URLPattern) and entry.name:
-            routes.append(
-                Route(namespace + entry.name, [*params, *entry.pattern.regex.groupindex], entry.callback)
-            )
+            routes.append(Route(namespace + entry.name, [*params, *entry.pattern.regex.groupindex], entry.callback))
     return routes
 
 
@@ -68,7 +66,9 @@ def all_routes() -> list[Route]:
     for route in _walk(get_resolver().url_patterns):
         if "format" in route.params:
             continue  # DRF's ".json" suffix twin of a route that is walked anyway
-        seen.setdefault(route.name, route)
+        # Two routes with one name: reverse() finds only one, so the other would escape the walk.
+        assert route.name not in seen, f"two URL patterns are named {route.name!r}"
+        seen[route.name] = route
     return list(seen.values())
 
 
@@ -107,6 +107,11 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
     audit = factories.AuditLogEntryFactory(owner=user, object_repr=f"{mark}-audit")
     account = services.service_account_create(actor=user, owner=user, name=f"{mark}-sa")
     token = services.api_token_create(actor=user, service_account=account, name=f"{mark}-token").token
+    record = factories.ExecutionRecordFactory(component=component, message=f"{mark}-message")
+    probe = factories.ProbeFactory(component=component, target=f"http://{mark}.invalid/healthz")
+    idempotency = IdempotencyKey.objects.create(
+        owner=user, scope="test", key=f"{mark}-key", request_hash="x", response_status=201, response_body={}
+    )
     rows = {
         type(component): component,
         type(event): event,
@@ -117,6 +122,9 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
         AuditLogEntry: audit,
         ServiceAccount: account,
         ApiToken: token,
+        type(record): record,
+        type(probe): probe,
+        IdempotencyKey: idempotency,
     }
     return rows, [mark]
 
@@ -206,14 +214,16 @@ def test_every_route_respects_tenancy(world: World, client_for: Any, api_for: An
                 _assert_hidden(_body(response), world, whose, context)
             checked += 1
             continue
-        assert response.status_code in {301, 302, 401, 403}, (
-            f"{context}: anonymous got {response.status_code}"
-        )
+        assert response.status_code in {301, 302, 401, 403}, f"{context}: anonymous got {response.status_code}"
         _assert_hidden(_body(response), world, "owner", context)
         _assert_hidden(_body(response), world, "other", context)
 
         # The other user: a 404 for the owner's row (also on actions), an absent row in lists.
         other = (api_for if is_api else client_for)(world.other)
+        if post_only and not route.params:
+            # A collection action (batch ingest): what it may touch is checked in that app's API tests.
+            checked += 1
+            continue
         if post_only:
             response = other.post(url, {}, format="json") if is_api else other.post(url)
             assert response.status_code == 404, f"{context}: another user's action got {response.status_code}"
@@ -223,9 +233,7 @@ def test_every_route_respects_tenancy(world: World, client_for: Any, api_for: An
         if route.is_admin:
             assert response.status_code == 302, f"{context}: a non-administrator reached the admin"
         elif route.params:
-            assert response.status_code == 404, (
-                f"{context}: another user's row answered {response.status_code}"
-            )
+            assert response.status_code == 404, f"{context}: another user's row answered {response.status_code}"
         else:
             assert response.status_code in {200, 503}, f"{context}: {response.status_code}"
         _assert_hidden(_body(response), world, "owner", context)
@@ -235,10 +243,10 @@ def test_every_route_respects_tenancy(world: World, client_for: Any, api_for: An
             response = _get((api_for if is_api else client_for)(world.owner), url)
             assert response.status_code in {200, 503}, f"{context}: the owner got {response.status_code}"
             _assert_hidden(_body(response), world, "other", context)
-            if owned and (is_list or route.params):
-                assert world.markers["owner"][0] in _body(response), (
-                    f"{context}: the owner does not see their row"
-                )
+            # Lists and detail views show the row; sub-resources (availability, history) answer about it.
+            shows_row = is_list or actions.get("get") == "retrieve" or (not actions and route.params)
+            if owned and shows_row:
+                assert world.markers["owner"][0] in _body(response), f"{context}: the owner does not see their row"
         response = _get((api_for if is_api else client_for)(world.admin), url)
         # 403 where the admin site itself forbids the view to everyone (adding audit entries by hand).
         allowed = {200, 503} if not route.is_admin or is_list else {200, 403}
@@ -264,7 +272,9 @@ def test_every_owned_model_is_reachable_through_the_api_and_the_admin() -> None:
     routes = all_routes()
     api_models = {model_of(r) for r in routes if getattr(r.callback, "cls", None) is not None}
     admin_models = {model_of(r) for r in routes if r.is_admin}
+    # Bookkeeping with no meaning to a client: the admin shows it, the API does not.
+    internal = {IdempotencyKey}
     for model in apps.get_models():
         if is_owned(model):
             assert model in admin_models, f"{model.__name__} has no admin"
-            assert model in api_models, f"{model.__name__} has no API route"
+            assert model in api_models or model in internal, f"{model.__name__} has no API route"

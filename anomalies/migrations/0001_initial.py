@@ -20,9 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "kind",
@@ -72,9 +70,7 @@ class Migration(migrations.Migration):
                 ("band_high", models.FloatField(blank=True, null=True)),
                 (
                     "deviation",
-                    models.FloatField(
-                        blank=True, help_text="Robust z-score of the observed value.", null=True
-                    ),
+                    models.FloatField(blank=True, help_text="Robust z-score of the observed value.", null=True),
                 ),
                 ("peak_value", models.FloatField(blank=True, null=True)),
                 ("occurrences", models.PositiveIntegerField(default=1)),
@@ -85,9 +81,7 @@ class Migration(migrations.Migration):
                 ("root_cause", models.JSONField(blank=True, null=True)),
                 (
                     "fingerprint",
-                    models.CharField(
-                        blank=True, help_text="Sender's id of an external alert.", max_length=128
-                    ),
+                    models.CharField(blank=True, help_text="Sender's id of an external alert.", max_length=128),
                 ),
                 ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
                 ("resolved_at", models.DateTimeField(blank=True, null=True)),
@@ -145,9 +139,7 @@ class Migration(migrations.Migration):
                 "db_table": "anomaly_signals",
                 "ordering": ["-last_seen_at", "-id"],
                 "indexes": [
-                    models.Index(
-                        fields=["owner", "status", "-last_seen_at"], name="anomaly_owner_status_seen"
-                    ),
+                    models.Index(fields=["owner", "status", "-last_seen_at"], name="anomaly_owner_status_seen"),
                     models.Index(fields=["component", "-last_seen_at"], name="anomaly_component_seen"),
                     models.Index(fields=["-last_seen_at", "-id"], name="anomaly_seen_id"),
                 ],

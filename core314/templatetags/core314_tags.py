@@ -15,3 +15,19 @@ def changes(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{key}={item}" for key, item in value.items())
     return str(value)
+
+
+@register.filter
+def pct(value: Any, digits: int = 1) -> str:
+    """A fraction in 0..1 as a percentage (``0.1234`` → ``12.3 %``); empty values as an en dash."""
+    if value is None or value == "":
+        return "\u2013"
+    return f"{float(value) * 100:.{digits}f} %"
+
+
+@register.filter
+def ms(value: Any) -> str:
+    if value is None or value == "":
+        return "\u2013"
+    value = float(value)
+    return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"

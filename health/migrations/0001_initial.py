@@ -19,9 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("name", models.CharField(max_length=100)),
                 (
@@ -74,9 +72,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 ("window_start", models.DateTimeField()),
                 ("window_end", models.DateTimeField()),
@@ -115,9 +111,7 @@ class Migration(migrations.Migration):
                 ("timeout_count", models.PositiveBigIntegerField(default=0)),
                 (
                     "error_rate",
-                    models.FloatField(
-                        blank=True, help_text="Fraction of requests that failed, 0..1.", null=True
-                    ),
+                    models.FloatField(blank=True, help_text="Fraction of requests that failed, 0..1.", null=True),
                 ),
                 (
                     "availability",
@@ -237,36 +231,28 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="systemhealthevent",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("throughput_rps__isnull", True), ("throughput_rps__gte", 0), _connector="OR"
-                ),
+                condition=models.Q(("throughput_rps__isnull", True), ("throughput_rps__gte", 0), _connector="OR"),
                 name="health_throughput_nonneg",
             ),
         ),
         migrations.AddConstraint(
             model_name="systemhealthevent",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("latency_p50_ms__isnull", True), ("latency_p50_ms__gte", 0), _connector="OR"
-                ),
+                condition=models.Q(("latency_p50_ms__isnull", True), ("latency_p50_ms__gte", 0), _connector="OR"),
                 name="health_p50_nonneg",
             ),
         ),
         migrations.AddConstraint(
             model_name="systemhealthevent",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("latency_p95_ms__isnull", True), ("latency_p95_ms__gte", 0), _connector="OR"
-                ),
+                condition=models.Q(("latency_p95_ms__isnull", True), ("latency_p95_ms__gte", 0), _connector="OR"),
                 name="health_p95_nonneg",
             ),
         ),
         migrations.AddConstraint(
             model_name="systemhealthevent",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("latency_p99_ms__isnull", True), ("latency_p99_ms__gte", 0), _connector="OR"
-                ),
+                condition=models.Q(("latency_p99_ms__isnull", True), ("latency_p99_ms__gte", 0), _connector="OR"),
                 name="health_p99_nonneg",
             ),
         ),

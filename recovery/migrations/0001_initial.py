@@ -21,9 +21,7 @@ class Migration(migrations.Migration):
             fields=[
                 (
                     "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
+                    models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
                 ),
                 (
                     "action_type",
@@ -92,9 +90,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "effectiveness",
-                    models.FloatField(
-                        blank=True, help_text="0..1, from the metrics that followed.", null=True
-                    ),
+                    models.FloatField(blank=True, help_text="0..1, from the metrics that followed.", null=True),
                 ),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
                 ("started_at", models.DateTimeField(blank=True, null=True)),
@@ -150,9 +146,7 @@ class Migration(migrations.Migration):
                 "db_table": "recovery_actions",
                 "ordering": ["-created_at", "-id"],
                 "indexes": [
-                    models.Index(
-                        fields=["owner", "status", "-created_at"], name="recovery_owner_status_created"
-                    ),
+                    models.Index(fields=["owner", "status", "-created_at"], name="recovery_owner_status_created"),
                     models.Index(fields=["component", "-created_at"], name="recovery_component_created"),
                     models.Index(fields=["-created_at", "-id"], name="recovery_created_id"),
                 ],

@@ -17,12 +17,23 @@
     status.querySelector(".label").textContent = label;
   }
 
+  // Regions refresh at most every 300 ms per app, and always once more after the last change, so a burst
+  // of rows costs a few fetches and the page still ends up showing the newest state.
+  var minGap = 300;
+  var pending = {};
+  function refresh(app) {
+    var slot = pending[app] || (pending[app] = { timer: null, dirty: false });
+    if (slot.timer) { slot.dirty = true; return; }
+    document.body.dispatchEvent(new CustomEvent("live-" + app));
+    slot.timer = setTimeout(function () {
+      slot.timer = null;
+      if (slot.dirty) { slot.dirty = false; refresh(app); }
+    }, minGap);
+  }
+
   function dispatch(message) {
     document.body.dispatchEvent(new CustomEvent("live", { detail: message }));
-    if (message.model) {
-      var app = message.model.split(".")[0];
-      document.body.dispatchEvent(new CustomEvent("live-" + app, { detail: message }));
-    }
+    if (message.model) refresh(message.model.split(".")[0]);
   }
 
   function connect() {

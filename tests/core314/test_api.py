@@ -26,9 +26,7 @@ def test_a_bad_token_gets_401_with_a_message(api_for: Any) -> None:
     assert "Invalid" in response.json()["detail"]
 
 
-def test_a_service_account_token_acts_for_its_owner(
-    api_for: Any, service_account: Any, other_user: Any
-) -> None:
+def test_a_service_account_token_acts_for_its_owner(api_for: Any, service_account: Any, other_user: Any) -> None:
     mine = ComponentFactory(owner=service_account.account.owner)
     ComponentFactory(owner=other_user)
     response = api_for(service_account).get("/api/v1/components/")

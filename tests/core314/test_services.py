@@ -53,9 +53,7 @@ def test_each_change_writes_its_audit_entry(owner: Any) -> None:
     account = services.service_account_create(actor=owner, owner=owner, name="ci")
     issued = services.api_token_create(actor=owner, service_account=account)
     services.api_token_revoke(actor=owner, token=issued.token, reason="rotated")
-    actions = list(
-        AuditLogEntry.objects.order_by("id").values_list("action", "owner_id", "actor_kind", "reason")
-    )
+    actions = list(AuditLogEntry.objects.order_by("id").values_list("action", "owner_id", "actor_kind", "reason"))
     assert actions == [
         ("service_account.create", owner.pk, "user", ""),
         ("api_token.create", owner.pk, "user", ""),
@@ -78,9 +76,7 @@ def test_a_rolled_back_change_leaves_no_audit_entry_and_publishes_nothing(
     assert callbacks == []
 
 
-def test_a_committed_change_publishes_after_commit(
-    owner: Any, django_capture_on_commit_callbacks: Any
-) -> None:
+def test_a_committed_change_publishes_after_commit(owner: Any, django_capture_on_commit_callbacks: Any) -> None:
     with django_capture_on_commit_callbacks() as callbacks:
         services.service_account_create(actor=owner, owner=owner, name="ci")
     assert len(callbacks) == 1

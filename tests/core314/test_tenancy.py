@@ -33,9 +33,7 @@ def test_it_fails_closed_for_inactive_users_and_accounts(owner: Any, service_acc
     assert not Component.objects.visible_to(owner).exists()
 
 
-def test_a_staff_service_account_is_still_only_its_owner(
-    owner: Any, other_user: Any, service_account: Any
-) -> None:
+def test_a_staff_service_account_is_still_only_its_owner(owner: Any, other_user: Any, service_account: Any) -> None:
     ComponentFactory(owner=other_user)
     service_account.user.is_staff = True
     service_account.user.save()

@@ -93,9 +93,7 @@ def test_each_page_renders_for_a_signed_in_user(client_for: Any, owner: Any, url
         assert name in html  # the navigation
 
 
-@pytest.mark.parametrize(
-    "url", ["/system-monitor", "/anomaly-console", "/recovery-manager", "/selftest-panel"]
-)
+@pytest.mark.parametrize("url", ["/system-monitor", "/anomaly-console", "/recovery-manager", "/selftest-panel"])
 def test_pages_send_anonymous_visitors_to_sign_in(client: Client, url: str) -> None:
     response = client.get(url)
     assert response.status_code == 302

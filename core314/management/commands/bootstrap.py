@@ -23,6 +23,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--admin-username", default="admin")
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo data.")
+        parser.add_argument(
+            "--web-url",
+            default=settings.CORE314_PUBLIC_URL,
+            help="Where this server answers, for its self-probe.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write("[1/4] Applying migrations…")
@@ -35,7 +40,7 @@ class Command(BaseCommand):
         if not options["no_demo"]:
             self.stdout.write("[4/4] Demo data…")
             with transaction.atomic():
-                components = platform_components_ensure(actor=None, owner=admin)
+                components = platform_components_ensure(actor=None, owner=admin, web_url=options["web_url"])
             self.stdout.write(f"      {len(components)} platform component(s)")
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
