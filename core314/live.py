@@ -6,7 +6,9 @@ through ``visible_to`` again, so a socket can never leak more than the page woul
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -19,6 +21,17 @@ logger = logging.getLogger(__name__)
 
 
 def send_now(groups: list[str], message: dict[str, Any]) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        _send(groups, message)
+    else:
+        # Called from a thread that runs an event loop: async_to_sync cannot run here, a helper thread can.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(_send, groups, message).result()
+
+
+def _send(groups: list[str], message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, QuerySet, Sum
+from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from core314.models import AuditLogEntry
@@ -128,14 +129,14 @@ def health_summary(
         .exclude(source="selftest")
         .aggregate(
             p95=Avg("latency_p95_ms"),
-            requests=Sum("request_count"),
-            errors=Sum("error_count"),
-            error_rate=Avg("error_rate"),
+            # Error rate weighted by traffic, so a quiet component's one failed call does not dominate.
+            weighted_errors=Sum(F("error_rate") * Greatest("request_count", 1), filter=Q(error_rate__isnull=False)),
+            weight=Sum(Greatest("request_count", 1), filter=Q(error_rate__isnull=False)),
             availability=Avg("availability"),
             n=Count("id"),
         )
     )
-    error_rate = totals["errors"] / totals["requests"] if totals["requests"] else totals["error_rate"]
+    error_rate = totals["weighted_errors"] / totals["weight"] if totals["weight"] else None
     return HealthSummary(
         window=window,
         components=[ComponentHealth(c, latest.get(c.pk)) for c in components],
@@ -220,4 +221,6 @@ def chart_series(
     for cid, t, p95, err in rows:
         series[cid]["p95"][index[float(t)]] = round(p95, 2) if p95 is not None else None
         series[cid]["error_rate"][index[float(t)]] = round(err * 100, 3) if err is not None else None
-    return ChartData(timestamps=times, series=list(series.values()))
+    # A component with no point in the range would only clutter the legend.
+    drawn = [s for s in series.values() if any(v is not None for v in s["p95"] + s["error_rate"])]
+    return ChartData(timestamps=times, series=drawn)

@@ -73,7 +73,12 @@ def system_monitor(request: HttpRequest) -> HttpResponse:
     context = {
         "summary": summary,
         "page": keyset_page(_events(request, filters, now), field="window_start", after=request.GET.get("after")),
-        "chart": {"timestamps": chart.timestamps, "series": chart.series},
+        "chart": {
+            "timestamps": chart.timestamps,
+            "series": chart.series,
+            "start": (now - span).timestamp(),
+            "end": now.timestamp(),
+        },
         "filters": _filter_fields(filters, [c.component for c in summary.components]),
         "export_query": request.GET.urlencode(),
     }
@@ -106,7 +111,12 @@ def component_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": selectors.status_history(actor=request.user, component=component, limit=20),
         "depends_on": component.depends_on.all(),
         "dependents": component.dependents.all(),
-        "chart": {"timestamps": chart.timestamps, "series": chart.series},
+        "chart": {
+            "timestamps": chart.timestamps,
+            "series": chart.series,
+            "start": (now - span).timestamp(),
+            "end": now.timestamp(),
+        },
         "page": keyset_page(events, field="window_start", after=request.GET.get("after"), size=20),
         "range": request.GET.get("range", "24h"),
     }

@@ -22,7 +22,7 @@
     });
     var width = Math.max(280, el.clientWidth || el.parentElement.clientWidth - 32);
     new uPlot({ width: width, height: 200, series: series, legend: { live: true },
-                axes: [{}, { size: 56 }], scales: { y: { range: function (u, min, max) { return [0, Math.max(max || 1, metric === "p95" ? 1 : 0.1) * 1.1]; } } } },
+                axes: [{}, { size: 56 }], scales: { x: { time: true, range: function () { return [data.start, data.end]; } }, y: { range: function (u, min, max) { return [0, Math.max(max || 1, metric === "p95" ? 1 : 0.1) * 1.1]; } } } },
               columns, el);
   }
 
