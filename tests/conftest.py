@@ -84,3 +84,9 @@ def _clean_platform_redis_keys(settings: Any) -> Any:
     for key in client.scan_iter(f"{settings.REDIS_PREFIX}:*"):
         client.delete(key)
     yield
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Fast tests first; the ones that drive a live stack or a browser last."""
+    slow = {"e2e": 2, "browser": 1}
+    items.sort(key=lambda item: max((slow.get(m.name, 0) for m in item.iter_markers()), default=0))

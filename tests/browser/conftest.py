@@ -17,9 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 CHROMIUM = "/usr/bin/chromium"
-# Playwright's sync API keeps an event loop in the test thread; Django would then refuse ORM calls made by the
-# test itself (factories), although they run synchronously. The server under test is another process.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 
 
@@ -44,6 +42,7 @@ def asgi_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
         "DEBUG": "1",  # whitenoise serves static files straight from the source folders
         "DB_CONN_MAX_AGE": "0",  # tests flush tables between cases; hold no connection open
     }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     log = open(ARTIFACTS.parent / ".data" / f"daphne-{port}.log", "w")  # noqa: SIM115 -- closed below
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "core314.asgi:application"],
@@ -72,8 +71,19 @@ def asgi_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
     log.close()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def _orm_beside_playwright() -> Iterator[None]:
+    # Playwright's sync API keeps an event loop in the test thread; Django would then refuse the ORM calls the
+    # test itself makes (factories, database flushes), although they run synchronously. The server under test
+    # is another process, started without this variable.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser(_orm_beside_playwright: None) -> Iterator[Any]:
+    """Per module, so Playwright's event loop is gone before other tests (pytest-asyncio's) run."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); .ci/run installs it")
     from playwright.sync_api import sync_playwright
