@@ -1,11 +1,31 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
 from core314.admin import OwnedAdminMixin
+from health import thresholds
 from health.models import Component, ExecutionRecord, Probe, SystemHealthEvent
+
+
+class ComponentForm(forms.ModelForm):
+    class Meta:
+        model = Component
+        fields = "__all__"
+
+    def clean_thresholds(self) -> Any:
+        value = self.cleaned_data["thresholds"] or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Give a JSON object of metric → [degraded, unhealthy, critical].")
+        problems = thresholds.validate_thresholds(value)
+        if problems:
+            raise forms.ValidationError(problems)
+        return value
 
 
 @admin.register(Component)
 class ComponentAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    form = ComponentForm
     list_display = ["name", "type", "environment", "status", "last_report_at", "owner", "is_platform"]
     list_filter = ["status", "type", "environment", "is_platform"]
     readonly_fields = ["status", "status_reason", "status_changed_at", "last_report_at"]

@@ -67,4 +67,5 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"\nCore314 Stability is starting on http://{shown}:{port}/"))
         self.stdout.write(f"  readiness: http://{shown}:{port}/readyz   (Ctrl-C stops everything)\n")
         manager.loop()
-        sys.exit(manager.returncode or 0)
+        # Ctrl-C (130) or a TERM (143) is how an operator stops the stack: a normal end, not a failure.
+        sys.exit(0 if manager.returncode in (None, 130, 143) else manager.returncode)
