@@ -11,7 +11,10 @@ from health.models import Component, ExecutionRecord, Probe, SystemHealthEvent
 class ComponentForm(forms.ModelForm):
     class Meta:
         model = Component
-        fields = "__all__"
+        fields = [
+            "owner", "name", "type", "environment", "description", "tags", "depends_on", "is_platform",
+            "thresholds", "flap_bad_n", "flap_window_m", "flap_recover_k", "stale_after_s",
+        ]  # fmt: skip
 
     def clean_thresholds(self) -> Any:
         value = self.cleaned_data["thresholds"] or {}
