@@ -1,17 +1,49 @@
-"""`make bench`: run every benchmark and write its results into bench/README.md."""
+"""`make bench`: run every benchmark and write the results into bench/README.md.
+
+``python -m bench detector`` (or ``ingest``) runs one of them; the README keeps the other's last section.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 
-from bench import ingest
+from bench import detector, ingest
+
+README = Path(__file__).resolve().parent / "README.md"
+HEADER = """# Benchmarks
+
+Run with `make bench` (or `python -m bench detector|ingest`). Each figure is measured against a ceiling or
+baseline taken in the same run on the same machine where one exists, so ratios, not absolute numbers, are
+what to compare across machines.
+"""
 
 
-def main() -> int:
-    results = [ingest.run()]
-    ingest.write_readme(results)
+def _sections() -> dict[str, str]:
+    if not README.exists():
+        return {}
+    parts = re.split(r"(?m)^(?=## )", README.read_text())
+    return {p.splitlines()[0][3:].strip(): p for p in parts if p.startswith("## ")}
+
+
+def main(argv: list[str]) -> int:
+    wanted = set(argv) or {"detector", "ingest"}
+    sections = _sections()
+    if "detector" in wanted:
+        text = detector.run()
+        sections[text.splitlines()[0][3:].strip()] = text
+    if "ingest" in wanted:
+        text = ingest.section([ingest.run()])
+        sections[text.splitlines()[0][3:].strip()] = text
+    stamp = f"\nLast run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores.\n"
+    body = "\n".join(s.rstrip() + "\n" for s in sections.values())
+    README.write_text(HEADER + "\n" + body + stamp)
+    print(f"written {README}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -160,13 +160,8 @@ def run() -> Result:
     return result
 
 
-def write_readme(results: list[Result]) -> None:
+def section(results: list[Result]) -> str:
     lines = [
-        "# Benchmarks",
-        "",
-        "Run with `make bench`. Each figure is measured against a ceiling taken in the same run on the same",
-        "machine, so the ratio, not the absolute number, is what to compare across machines.",
-        "",
         "## Bulk ingest",
         "",
         f"Batches of {BATCH} health events posted by {CLIENTS} client threads for {SECONDS:.0f} s to",
@@ -181,5 +176,5 @@ def write_readme(results: list[Result]) -> None:
             f"| {r.name} | {r.http_events_per_s:,.0f} | {r.copy_rows_per_s:,.0f} | {r.ratio:.0%} | "
             f"{r.p50_batch_ms:.0f} ms | {r.p95_batch_ms:.0f} ms | ≥ 40 % |"
         )
-    lines += ["", f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores.", ""]
-    (ROOT / "bench" / "README.md").write_text("\n".join(lines))
+    lines.append("")
+    return "\n".join(lines)

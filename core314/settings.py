@@ -6,6 +6,7 @@ Every variable is listed in README.md. Production differs from development only 
 from __future__ import annotations
 
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -16,6 +17,8 @@ from core314.envconf import ConfigError, env_bool, env_float, env_int, env_list,
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
+# Commands that touch no database or broker (a detector replay) must not start embedded servers.
+OFFLINE_COMMAND = len(sys.argv) > 1 and sys.argv[0].endswith("manage.py") and sys.argv[1] in {"backtest"}
 
 
 def _secret_key() -> str:
@@ -113,7 +116,9 @@ TEMPLATES = [
 ]
 
 # --- PostgreSQL (embedded when DATABASE_URL is unset) ---------------------------------------------
-DATABASE_URL = env_optional("DATABASE_URL") or embedded.ensure_postgres()
+DATABASE_URL = env_optional("DATABASE_URL") or (
+    "postgresql://offline@127.0.0.1:1/unused" if OFFLINE_COMMAND else embedded.ensure_postgres()
+)
 DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
@@ -127,7 +132,7 @@ DATABASES["default"]["TEST"] = {"NAME": env_optional("TEST_DATABASE_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker, channel layer (embedded when REDIS_URL is unset) -----------------
-REDIS_URL = env_optional("REDIS_URL") or embedded.ensure_redis()
+REDIS_URL = env_optional("REDIS_URL") or ("redis://127.0.0.1:1/0" if OFFLINE_COMMAND else embedded.ensure_redis())
 REDIS_PREFIX = env_str("CORE314_REDIS_PREFIX", "core314")
 
 CACHES = {
