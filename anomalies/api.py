@@ -3,10 +3,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from rest_framework import serializers
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
-from anomalies.models import AnomalySignal
-from core314.api import OwnedReadOnlyViewSet
+from anomalies import selectors, services
+from anomalies.models import AnomalyKind, AnomalySignal, DetectionSettings, Silence
+from core314.api import OwnedReadOnlyViewSet, OwnedViewSetMixin
+from core314.services import DomainError
+from health.models import Component
 
 
 class AnomalySignalSerializer(serializers.ModelSerializer):
@@ -15,20 +23,128 @@ class AnomalySignalSerializer(serializers.ModelSerializer):
     class Meta:
         model = AnomalySignal
         fields = "__all__"
-        read_only_fields = ["id", "owner", "created_at", "updated_at"]
+        read_only_fields = [f.name for f in AnomalySignal._meta.concrete_fields]
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class AnomalySignalViewSet(OwnedReadOnlyViewSet):
+    """Anomaly signals: one per ongoing incident of one kind on one metric of one component."""
+
     queryset = AnomalySignal.objects.all()
     serializer_class = AnomalySignalSerializer
     filterset_fields = {
         "component": ["exact"],
         "kind": ["exact"],
+        "metric": ["exact"],
         "severity": ["exact", "in"],
         "status": ["exact", "in"],
+        "silenced": ["exact"],
         "last_seen_at": ["gte", "lt"],
     }
     ordering_fields = ["created_at"]
 
     def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.select_related("component")
+
+    @extend_schema(request=NoteSerializer, responses=AnomalySignalSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        signal = services.signal_acknowledge(
+            actor=request.user, signal=self.get_object(), note=body.validated_data["note"]
+        )
+        return Response(AnomalySignalSerializer(signal).data)
+
+    @extend_schema(request=NoteSerializer, responses=AnomalySignalSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        signal = services.signal_resolve(actor=request.user, signal=self.get_object(), note=body.validated_data["note"])
+        return Response(AnomalySignalSerializer(signal).data)
+
+    @action(detail=False, methods=["get"])
+    def statistics(self, request: Request) -> Response:
+        """Counts by status, severity and kind, and mean time to resolve, over ``?range=`` (default 24h)."""
+        from health.selectors import RANGES
+
+        span = RANGES.get(request.query_params.get("range", "24h"))
+        if span is None:
+            raise DomainError(f"range must be one of {', '.join(RANGES)}.")
+        return Response(selectors.signal_statistics(actor=request.user, window=span))
+
+
+class SilenceSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=[("", "any"), *AnomalyKind.choices], required=False, default="")
+
+    class Meta:
+        model = Silence
+        fields = ["id", "owner", "component", "kind", "starts_at", "ends_at", "reason", "created_by", "created_at"]
+        read_only_fields = ["id", "owner", "created_by", "created_at"]
+
+
+class SilenceViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Maintenance windows: signals still record but do not notify or trigger healing."""
+
+    queryset = Silence.objects.all()
+    serializer_class = SilenceSerializer
+    filterset_fields = ["component", "kind"]
+    ordering_fields = ["created_at"]
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
+        serializer = super().get_serializer(*args, **kwargs)
+        if "component" in getattr(serializer, "fields", {}):
+            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
+        return serializer
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        data = serializer.validated_data
+        serializer.instance = services.silence_create(
+            actor=self.request.user,
+            component=data.get("component"),
+            kind=data.get("kind", ""),
+            starts_at=data.get("starts_at") or timezone.now(),
+            ends_at=data["ends_at"],
+            reason=data["reason"],
+        )
+
+    @action(detail=True, methods=["post"])
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        silence = services.silence_end(actor=request.user, silence=self.get_object())
+        return Response(SilenceSerializer(silence).data)
+
+
+class DetectionSettingsSerializer(serializers.ModelSerializer):
+    component_name = serializers.CharField(source="component.name", read_only=True)
+
+    class Meta:
+        model = DetectionSettings
+        fields = [
+            "id", "owner", "component", "component_name", "enabled", "threshold", "window", "min_duration",
+            "min_history", "resolve_after_s", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "owner", "updated_at"]
+
+
+class DetectionSettingsViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Per-component detector overrides: sensitivity (threshold), window, minimum duration, warm-up."""
+
+    queryset = DetectionSettings.objects.all()
+    serializer_class = DetectionSettingsSerializer
+    pagination_class = None
+    filterset_fields = ["component", "enabled"]
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
+        serializer = super().get_serializer(*args, **kwargs)
+        if "component" in getattr(serializer, "fields", {}):
+            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
+        return serializer
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        data = dict(serializer.validated_data)
+        component = data.pop("component")
+        serializer.instance = services.detection_settings_update(actor=self.request.user, component=component, **data)

@@ -54,6 +54,9 @@ class AnomalySignal(OwnedModel):
     recommended_actions = models.JSONField(default=list, blank=True)
     root_cause = models.JSONField(null=True, blank=True)
     fingerprint = models.CharField(max_length=128, blank=True, help_text="Sender's id of an external alert.")
+    silenced = models.BooleanField(default=False, help_text="Opened during a silence: recorded, not acted on.")
+    window_start = models.DateTimeField(null=True, blank=True, help_text="Window of the last anomalous event.")
+    normal_since = models.DateTimeField(null=True, blank=True, help_text="Back in band since; resolves later.")
     cause = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="symptoms")
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -89,3 +92,70 @@ class AnomalySignal(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.metric} ({self.status})"
+
+
+class DetectorState(models.Model):
+    """What the detector learned about one metric of one component; survives restarts.
+
+    Not owned by itself: it is reached only through its component (which is), by the detection service.
+    """
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="detector_states")
+    metric = models.CharField(max_length=64)
+    state = models.JSONField(default=dict)
+    last_window_start = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["component", "metric"], name="detector_state_component_metric")]
+
+    def __str__(self) -> str:
+        return f"{self.component_id}:{self.metric}"
+
+
+class DetectionSettings(OwnedModel):
+    """Per-component overrides of the detector's defaults (the original design hard-coded them)."""
+
+    component = models.OneToOneField(Component, on_delete=models.CASCADE, related_name="detection_settings")
+    enabled = models.BooleanField(default=True)
+    threshold = models.FloatField(null=True, blank=True, help_text="Sensitivity: robust z to open (default 5).")
+    window = models.PositiveIntegerField(null=True, blank=True, help_text="Baseline window in events (default 60).")
+    min_duration = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Events in a row (default 1).")
+    min_history = models.PositiveIntegerField(null=True, blank=True, help_text="Warm-up events (default 24).")
+    resolve_after_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds back in band before a signal resolves itself (default 60)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "detection settings"
+
+    def __str__(self) -> str:
+        return f"detection settings of {self.component}"
+
+
+class Silence(OwnedModel):
+    """A maintenance window: matching signals are still recorded but neither notify nor trigger healing."""
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, null=True, blank=True, related_name="silences")
+    kind = models.CharField(max_length=24, choices=AnomalyKind.choices, blank=True)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["owner", "ends_at"], name="silence_owner_ends")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="silence_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(component__isnull=False) | ~Q(kind=""), name="silence_names_component_or_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"silence {self.component or 'all'} {self.kind or 'any kind'} until {self.ends_at:%Y-%m-%d %H:%M}"

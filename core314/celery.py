@@ -28,6 +28,7 @@ def beat_schedule() -> dict[str, tuple[str, float]]:
         "health-probes": ("health.run_due_probes", settings.CORE314_PROBE_TICK),
         "health-rollup": ("health.rollup", float(settings.CORE314_ROLLUP_INTERVAL)),
         "health-retention": ("health.retention", 86_400.0),
+        "anomalies-sweep": ("anomalies.sweep", 30.0),
     }
 
 

@@ -228,6 +228,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a field named "kind"; give each choice set its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "ProbeKindEnum": "health.models.ProbeKind",
+        "AnomalyKindEnum": "anomalies.models.AnomalyKind",
+    },
 }
 
 # --- Platform ---------------------------------------------------------------------------------------
@@ -247,6 +252,8 @@ CORE314_PROBE_TICK = env_float("CORE314_PROBE_TICK", 2.0)
 CORE314_INGEST_BATCH_LIMIT = env_int("CORE314_INGEST_BATCH_LIMIT", 1000)
 CORE314_INGEST_RECORD_LIMIT = env_int("CORE314_INGEST_RECORD_LIMIT", 5000)
 CORE314_RETENTION_DAYS = env_int("CORE314_RETENTION_DAYS", 30)
+# Anomaly signals resolve themselves after the metric has been back in band this long (seconds).
+CORE314_SIGNAL_RESOLVE_AFTER = env_int("CORE314_SIGNAL_RESOLVE_AFTER", 60)
 # Where the platform's own web server answers (for its self-probe); runstack sets it.
 CORE314_PUBLIC_URL = env_optional("CORE314_PUBLIC_URL")
 

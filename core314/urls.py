@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from anomalies.api import AnomalySignalViewSet
+from anomalies.api import AnomalySignalViewSet, DetectionSettingsViewSet, SilenceViewSet
 from anomalies.views import anomaly_console
 from core314 import api, views
 from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
@@ -20,6 +20,8 @@ router.register("health-events", SystemHealthEventViewSet, basename="health-even
 router.register("execution-records", ExecutionRecordViewSet, basename="execution-record")
 router.register("probes", ProbeViewSet, basename="probe")
 router.register("anomalies", AnomalySignalViewSet, basename="anomaly")
+router.register("silences", SilenceViewSet, basename="silence")
+router.register("detection-settings", DetectionSettingsViewSet, basename="detection-settings")
 router.register("recovery-actions", RecoveryActionViewSet, basename="recovery-action")
 router.register("selftest-runs", SelfTestRunViewSet, basename="selftest-run")
 router.register("selftest-results", SelfTestResultViewSet, basename="selftest-result")

@@ -31,6 +31,7 @@ from health.models import (
     Probe,
     SystemHealthEvent,
 )
+from health.signals import health_events_committed
 
 logger = logging.getLogger(__name__)
 
@@ -430,6 +431,14 @@ def _after_ingest(touched: list[int], components: Mapping[int, Component], kind:
         component = components[component_id]
         publish_on_commit(row=component, event=f"health.{kind}s_ingested", data={"component": component_id})
     transaction.on_commit(lambda: metrics.incr("core314_ingested_events", {"kind": kind}, count))
+    if kind == "health_event":
+        _announce_events(touched)
+
+
+def _announce_events(component_ids: list[int]) -> None:
+    """After commit, tell listeners (detection) which components have new events."""
+    ids = list(component_ids)
+    transaction.on_commit(lambda: health_events_committed.send(sender=SystemHealthEvent, component_ids=ids))
 
 
 # --- Status ----------------------------------------------------------------------------------------------
@@ -627,6 +636,8 @@ def health_rollup(*, now: datetime | None = None, windows: int = 2, grace_s: flo
         components_mark_stale(now=now)
         for component in components.values():
             publish_on_commit(row=component, event="health.rollup", data={"component": component.pk})
+        if touched:
+            _announce_events(touched)
     return len(params)
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from anomalies.models import DetectionSettings, Silence
 from core314 import services
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.tenancy import OwnedQuerySet
@@ -109,6 +112,10 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
     token = services.api_token_create(actor=user, service_account=account, name=f"{mark}-token").token
     record = factories.ExecutionRecordFactory(component=component, message=f"{mark}-message")
     probe = factories.ProbeFactory(component=component, target=f"http://{mark}.invalid/healthz")
+    silence = Silence.objects.create(
+        owner=user, component=component, ends_at=timezone.now() + timedelta(hours=1), reason=f"{mark}-silence"
+    )
+    detection = DetectionSettings.objects.create(owner=user, component=component, threshold=6)
     idempotency = IdempotencyKey.objects.create(
         owner=user, scope="test", key=f"{mark}-key", request_hash="x", response_status=201, response_body={}
     )
@@ -125,6 +132,8 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
         type(record): record,
         type(probe): probe,
         IdempotencyKey: idempotency,
+        Silence: silence,
+        DetectionSettings: detection,
     }
     return rows, [mark]
 

@@ -1,0 +1,453 @@
+"""Anomaly signals: detection from new health events, one signal per incident, and operator actions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from anomalies import rules
+from anomalies.detector import Detector, DetectorConfig
+from anomalies.exhaustion import ExhaustionForecaster
+from anomalies.models import AnomalySignal, DetectionSettings, DetectorState, SignalStatus, Silence
+from core314.audit import audit_record
+from core314.live import publish_on_commit
+from core314.services import ConflictError, DomainError
+from core314.tenancy import Actor, effective_owner
+from health.models import Component, SystemHealthEvent
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RESOLVE_AFTER_S = 60
+
+
+# --- Detection ---------------------------------------------------------------------------------------------
+
+
+def detector_config(component: Component, watched: rules.Watched) -> DetectorConfig:
+    config = DetectorConfig(direction=watched.direction)
+    overrides: DetectionSettings | None = getattr(component, "detection_settings", None)
+    if overrides is not None:
+        changes = {
+            name: getattr(overrides, name)
+            for name in ("threshold", "window", "min_duration", "min_history")
+            if getattr(overrides, name) is not None
+        }
+        if "threshold" in changes:
+            changes["clip"] = changes["threshold"]
+        config = config.replace(**changes)
+    return config
+
+
+@dataclass
+class _Found:
+    """The state of one metric's incident after the new events."""
+
+    watched: rules.Watched
+    kind: str
+    value: float
+    expected: float
+    low: float
+    high: float
+    z: float
+    ratio: float
+    windows: int
+    status: str
+    window_start: datetime
+    version_changed: bool
+    extra: str = ""
+
+
+def signals_detect(*, component_id: int, now: datetime | None = None) -> list[AnomalySignal]:
+    """Feed a component's new health events to its detectors; open, update or resolve its signals.
+
+    One transaction under a per-component advisory lock, so two workers never interleave on one component's
+    detector state; safe to run twice (events already seen are skipped).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"core314.detect:{component_id}"])
+        component = Component.objects.select_related("detection_settings").filter(pk=component_id).first()
+        if component is None:
+            return []
+        settings_row = getattr(component, "detection_settings", None)
+        if settings_row is not None and not settings_row.enabled:
+            return []
+        states = {s.metric: s for s in DetectorState.objects.select_for_update().filter(component=component)}
+        since = min((s.last_window_start for s in states.values() if s.last_window_start), default=None)
+        events_qs = SystemHealthEvent.objects.filter(component=component).exclude(source="selftest")
+        if since is not None and len(states) == len(rules.WATCHED):
+            events_qs = events_qs.filter(window_start__gt=since)
+        events = list(events_qs.order_by("window_start", "id").values(
+            "window_start", "status", "version",
+            *[w.metric for w in rules.WATCHED],
+        )[:5000])  # fmt: skip
+        found: list[_Found] = []
+        back_to_normal: list[tuple[str, datetime]] = []
+        for watched in rules.WATCHED:
+            state_row = states.get(watched.metric) or DetectorState(component=component, metric=watched.metric)
+            result = _run_metric(component, watched, state_row, events)
+            if result is not None:
+                found.append(result)
+            elif state_row.state.get("normal_at"):
+                back_to_normal.append((watched.metric, datetime.fromisoformat(state_row.state["normal_at"])))
+        touched = [_open_or_update(component, f, now) for f in found]
+        _mark_normal(component, back_to_normal)
+        resolved = signals_auto_resolve(component_ids=[component.pk], now=now)
+    return touched + resolved
+
+
+def _run_metric(
+    component: Component, watched: rules.Watched, state_row: DetectorState, events: list[dict[str, Any]]
+) -> _Found | None:
+    """Replay the unseen events through this metric's detector; return the incident if one is open."""
+    stored = state_row.state or {}
+    detector = Detector(detector_config(component, watched), state=stored.get("detector"))
+    forecaster = ExhaustionForecaster(limit=watched.limit) if watched.limit else None
+    if forecaster is not None:
+        for point in stored.get("forecast", []):
+            forecaster.points.append((point[0], point[1]))
+    last = state_row.last_window_start
+    incident: _Found | None = None
+    windows = int(stored.get("windows", 0))
+    previous_version = stored.get("version", "")
+    normal_at = stored.get("normal_at")
+    for event in events:
+        if last is not None and event["window_start"] <= last:
+            continue
+        value = event[watched.metric]
+        version_changed = bool(previous_version and event["version"] and event["version"] != previous_version)
+        previous_version = event["version"] or previous_version
+        last = event["window_start"]
+        if value is None:
+            continue
+        stamp = event["window_start"].timestamp()
+        decision = detector.update(stamp, float(value))
+        forecast = forecaster.update(stamp, float(value)) if forecaster is not None else None
+        near_limit = watched.limit is not None and value >= rules.RESOURCE_NEAR_LIMIT
+        soon = (
+            forecast is not None
+            and forecast.seconds_to_limit is not None
+            and (forecast.seconds_to_limit <= rules.EXHAUSTION_HORIZON_S)
+        )
+        anomalous = decision.is_anomaly or (not decision.learning and (near_limit or soon))
+        if anomalous:
+            windows += 1
+            normal_at = None
+            expected = decision.expected if decision.expected is not None else float(value)
+            threshold = detector.config.threshold
+            ratio = max(decision.z / threshold, 1.0) if decision.z else 1.0
+            kind = watched.kind
+            if watched.metric == "throughput_rps":
+                kind = rules.DROP if value < expected else rules.SURGE
+            extra = ""
+            if soon and forecast is not None:
+                minutes = forecast.seconds_to_limit / 60
+                extra = f" At this rate it reaches {watched.limit:g}{watched.unit} in about {minutes:.0f} min."
+            elif near_limit:
+                extra = f" It is within {100 - rules.RESOURCE_NEAR_LIMIT:g} points of its limit."
+            incident = _Found(
+                watched, kind, float(value), expected,
+                decision.band_low if decision.band_low is not None else expected,
+                decision.band_high if decision.band_high is not None else expected,
+                decision.z, ratio, windows, event["status"], event["window_start"], version_changed, extra,
+            )  # fmt: skip
+        elif decision.closed or (not decision.incident_open and windows):
+            windows = 0
+            normal_at = normal_at or event["window_start"].isoformat()
+    state_row.state = {
+        "detector": detector.state(),
+        "forecast": [list(p) for p in forecaster.points] if forecaster is not None else [],
+        "windows": windows,
+        "version": previous_version,
+        "normal_at": normal_at,
+    }
+    state_row.last_window_start = last
+    state_row.save()
+    return incident
+
+
+def _active_silence(component: Component, kind: str, at: datetime) -> Silence | None:
+    return (
+        Silence.objects.filter(owner_id=component.owner_id, starts_at__lte=at, ends_at__gt=at)
+        .filter(Q(component=component) | Q(component__isnull=True))
+        .filter(Q(kind=kind) | Q(kind=""))
+        .first()
+    )
+
+
+def _cause_for(component: Component) -> AnomalySignal | None:
+    """An open signal on something this component depends on: then this signal is its symptom."""
+    return (
+        AnomalySignal.objects.filter(component__in=component.depends_on.all(), cause__isnull=True)
+        .exclude(status=SignalStatus.RESOLVED)
+        .order_by("first_seen_at")
+        .first()
+    )
+
+
+def _open_or_update(component: Component, found: _Found, now: datetime) -> AnomalySignal:
+    watched = found.watched
+    severity = rules.severity(found.ratio, found.status)
+    explanation = rules.explain(watched, found.value, found.expected, found.low, found.high, found.z, found.windows)
+    explanation += found.extra
+    signal = (
+        AnomalySignal.objects.select_for_update()
+        .filter(component=component, kind=found.kind, metric=watched.metric)
+        .exclude(status=SignalStatus.RESOLVED)
+        .first()
+    )
+    fields = {
+        "observed_value": found.value,
+        "expected_value": found.expected,
+        "band_low": found.low,
+        "band_high": found.high,
+        "deviation": round(found.z, 3),
+        "last_seen_at": found.window_start,
+        "window_start": found.window_start,
+        "normal_since": None,
+        "explanation": explanation,
+    }
+    if signal is None:
+        silence = _active_silence(component, found.kind, now)
+        signal = AnomalySignal.objects.create(
+            owner_id=component.owner_id,
+            component=component,
+            kind=found.kind,
+            metric=watched.metric,
+            severity=severity,
+            confidence=rules.confidence(found.ratio, found.windows),
+            peak_value=found.value,
+            occurrences=1,
+            first_seen_at=found.window_start,
+            recommended_actions=rules.recommended_actions(found.kind, watched.metric, found.version_changed),
+            silenced=silence is not None,
+            cause=_cause_for(component),
+            **fields,
+        )
+        audit_record(
+            actor=None,
+            system_label="detector",
+            action="anomaly.open",
+            target=signal,
+            after={"kind": found.kind, "metric": watched.metric, "severity": severity, "silenced": signal.silenced},
+            reason=explanation,
+        )
+        publish_on_commit(row=signal, event="anomaly.opened", data={"severity": severity, "kind": found.kind})
+        return signal
+    worse = rules.SEVERITY_ORDER.index(severity) > rules.SEVERITY_ORDER.index(signal.severity)
+    rises = (
+        found.value > (signal.peak_value or found.value)
+        if watched.direction != "down"
+        else found.value < (signal.peak_value or found.value)
+    )
+    for name, value in fields.items():
+        setattr(signal, name, value)
+    signal.occurrences += 1
+    signal.confidence = max(signal.confidence, rules.confidence(found.ratio, found.windows))
+    if rises:
+        signal.peak_value = found.value
+    if worse:
+        signal.severity = severity
+        audit_record(
+            actor=None,
+            system_label="detector",
+            action="anomaly.escalate",
+            target=signal,
+            after={"severity": severity},
+            reason=explanation,
+        )
+    signal.save()
+    publish_on_commit(row=signal, event="anomaly.updated", data={"severity": signal.severity})
+    return signal
+
+
+def _mark_normal(component: Component, metrics: list[tuple[str, datetime]]) -> None:
+    for metric, since in metrics:
+        AnomalySignal.objects.filter(component=component, metric=metric, normal_since__isnull=True).exclude(
+            status=SignalStatus.RESOLVED
+        ).update(normal_since=since)
+
+
+def signals_auto_resolve(
+    *, component_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> list[AnomalySignal]:
+    """Resolve signals whose metric has been back in band for the component's resolve-after time."""
+    now = now or timezone.now()
+    candidates = (
+        AnomalySignal.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("component__detection_settings")
+        .filter(normal_since__isnull=False)
+        .exclude(status=SignalStatus.RESOLVED)
+        .exclude(kind="external_alert")
+    )
+    if component_ids is not None:
+        candidates = candidates.filter(component_id__in=list(component_ids))
+    resolved = []
+    for signal in candidates:
+        overrides = getattr(signal.component, "detection_settings", None)
+        wait = (overrides.resolve_after_s if overrides and overrides.resolve_after_s is not None else None) or (
+            settings.CORE314_SIGNAL_RESOLVE_AFTER
+        )
+        if now - signal.normal_since >= timedelta(seconds=wait):
+            _resolve(signal, actor=None, note=f"back in its normal band for {wait} s", now=now)
+            resolved.append(signal)
+    return resolved
+
+
+def _resolve(signal: AnomalySignal, *, actor: Actor, note: str, now: datetime) -> None:
+    before = signal.status
+    signal.status = SignalStatus.RESOLVED
+    signal.resolved_at = now
+    signal.resolved_by = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    signal.resolution_note = note
+    signal.save()
+    audit_record(
+        actor=actor,
+        system_label="detector",
+        action="anomaly.resolve",
+        target=signal,
+        before={"status": before},
+        after={"status": SignalStatus.RESOLVED},
+        reason=note,
+    )
+    publish_on_commit(row=signal, event="anomaly.resolved", data={})
+
+
+def detection_sweep(*, now: datetime | None = None, max_components: int = 500) -> int:
+    """Beat's safety net: detect for components whose newest event the detector has not seen yet."""
+    now = now or timezone.now()
+    newest = (
+        SystemHealthEvent.objects.filter(window_start__gte=now - timedelta(minutes=10))
+        .exclude(source="selftest")
+        .order_by()
+        .values("component_id")
+        .annotate(newest=Max("window_start"))
+    )
+    seen = dict(
+        DetectorState.objects.filter(metric=rules.WATCHED[0].metric).values_list("component_id", "last_window_start")
+    )
+    count = 0
+    for row in newest[:max_components]:
+        last = seen.get(row["component_id"])
+        if last is None or row["newest"] > last:
+            signals_detect(component_id=row["component_id"], now=now)
+            count += 1
+    with transaction.atomic():
+        signals_auto_resolve(now=now)
+    return count
+
+
+# --- Operator actions --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def signal_acknowledge(*, actor: Actor, signal: AnomalySignal, note: str = "") -> AnomalySignal:
+    signal = AnomalySignal.objects.select_for_update().get(pk=signal.pk)
+    if signal.status != SignalStatus.OPEN:
+        raise ConflictError(f"Only an open signal can be acknowledged; this one is {signal.status}.")
+    signal.status = SignalStatus.ACKNOWLEDGED
+    signal.acknowledged_by = actor
+    signal.acknowledged_at = timezone.now()
+    if note:
+        signal.resolution_note = note
+    signal.save()
+    audit_record(
+        actor=actor, action="anomaly.acknowledge", target=signal, before={"status": "open"},
+        after={"status": "acknowledged"}, reason=note,
+    )  # fmt: skip
+    publish_on_commit(row=signal, event="anomaly.acknowledged", data={})
+    return signal
+
+
+@transaction.atomic
+def signal_resolve(*, actor: Actor, signal: AnomalySignal, note: str) -> AnomalySignal:
+    signal = AnomalySignal.objects.select_for_update().get(pk=signal.pk)
+    if signal.status == SignalStatus.RESOLVED:
+        raise ConflictError("This signal is already resolved.")
+    if not note.strip():
+        raise DomainError("Say why it is resolved (a note is required).")
+    _resolve(signal, actor=actor, note=note.strip(), now=timezone.now())
+    return signal
+
+
+@transaction.atomic
+def silence_create(
+    *,
+    actor: Actor,
+    component: Component | None,
+    kind: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+) -> Silence:
+    if component is None and not kind:
+        raise DomainError("A silence names a component, a kind, or both.")
+    if ends_at <= starts_at:
+        raise DomainError("ends_at must be after starts_at.")
+    if ends_at - starts_at > timedelta(days=30):
+        raise DomainError("A silence lasts at most 30 days.")
+    if not reason.strip():
+        raise DomainError("Give a reason for the silence.")
+    owner = component.owner if component is not None else effective_owner(actor)
+    silence = Silence.objects.create(
+        owner=owner, component=component, kind=kind, starts_at=starts_at, ends_at=ends_at,
+        reason=reason.strip(), created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )  # fmt: skip
+    audit_record(
+        actor=actor,
+        action="silence.create",
+        target=silence,
+        after={"component": component.name if component else None, "kind": kind, "ends_at": ends_at.isoformat()},
+        reason=reason,
+    )
+    publish_on_commit(row=silence, event="silence.created", data={})
+    return silence
+
+
+@transaction.atomic
+def silence_end(*, actor: Actor, silence: Silence) -> Silence:
+    silence = Silence.objects.select_for_update().get(pk=silence.pk)
+    now = timezone.now()
+    if silence.ends_at <= now:
+        return silence
+    silence.ends_at = max(now, silence.starts_at + timedelta(microseconds=1))
+    silence.save(update_fields=["ends_at"])
+    audit_record(actor=actor, action="silence.end", target=silence, after={"ends_at": silence.ends_at.isoformat()})
+    publish_on_commit(row=silence, event="silence.ended", data={})
+    return silence
+
+
+@transaction.atomic
+def detection_settings_update(*, actor: Actor, component: Component, **changes: Any) -> DetectionSettings:
+    """Override detection defaults for one component (None restores the default); validated, audited."""
+    allowed = {"enabled", "threshold", "window", "min_duration", "min_history", "resolve_after_s"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise DomainError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+    row, _ = DetectionSettings.objects.select_for_update().get_or_create(
+        component=component, defaults={"owner_id": component.owner_id}
+    )
+    before = {name: getattr(row, name) for name in allowed}
+    for name, value in changes.items():
+        setattr(row, name, value)
+    config = DetectorConfig().replace(
+        **{n: getattr(row, n) for n in ("threshold", "window", "min_duration", "min_history") if getattr(row, n)}
+    )
+    problems = config.replace(close_threshold=min(config.close_threshold, config.threshold)).problems()
+    if row.threshold is not None and not 1.0 <= row.threshold <= 50.0:
+        problems.append("threshold must be between 1 and 50")
+    if problems:
+        raise DomainError("; ".join(problems))
+    row.save()
+    after = {name: getattr(row, name) for name in allowed}
+    audit_record(actor=actor, action="detection_settings.update", target=row, before=before, after=after)
+    return row
