@@ -130,7 +130,7 @@ def explain(watched: Watched, value: float, expected: float, low: float, high: f
     side = "above" if value >= expected else "below"
     return (
         f"{watched.label} {fmt(value)} vs expected {fmt(expected)} (normal band {fmt(max(low, 0))} to {fmt(high)}): "
-        f"{z:.1f} scales {side} its learned baseline"
+        f"z = {z:.1f} {side} its learned baseline"
         + (f", {windows} anomalous windows so far" if windows > 1 else "")
         + "."
     )

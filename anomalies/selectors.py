@@ -7,16 +7,82 @@ from django.db.models import Avg, Count, F, QuerySet
 from django.utils import timezone
 
 from anomalies.models import AnomalySignal, Severity, SignalStatus, Silence
+from anomalies.rules import BY_METRIC
+from core314.models import AuditLogEntry
 from core314.tenancy import Actor
+from health.models import SystemHealthEvent
+
+METRIC_FIELDS = set(BY_METRIC)
 
 
-def signal_list(*, actor: Actor, status: str = "", severity: str = "") -> QuerySet[AnomalySignal]:
-    queryset = AnomalySignal.objects.visible_to(actor).select_related("component")
+def signal_list(
+    *,
+    actor: Actor,
+    status: str = "",
+    severity: str = "",
+    kind: str = "",
+    component_id: int | None = None,
+    since: datetime | None = None,
+) -> QuerySet[AnomalySignal]:
+    queryset = AnomalySignal.objects.visible_to(actor).select_related("component", "cause__component")
     if status:
         queryset = queryset.filter(status=status)
     if severity:
         queryset = queryset.filter(severity=severity)
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if component_id:
+        queryset = queryset.filter(component_id=component_id)
+    if since:
+        queryset = queryset.filter(last_seen_at__gte=since)
     return queryset
+
+
+def status_counts(*, actor: Actor) -> dict[str, int]:
+    counts = dict.fromkeys(SignalStatus.values, 0)
+    counts.update(
+        dict(AnomalySignal.objects.visible_to(actor).order_by().values_list("status").annotate(n=Count("id")))
+    )
+    return counts
+
+
+def signal_timeline(*, actor: Actor, signal: AnomalySignal) -> QuerySet[AuditLogEntry]:
+    """What happened to a signal, oldest first, from the audit log."""
+    return (
+        AuditLogEntry.objects.visible_to(actor)
+        .filter(object_type="anomalies.anomalysignal", object_id=str(signal.pk))
+        .order_by("created_at", "id")
+    )
+
+
+def signal_series(*, actor: Actor, signal: AnomalySignal, points: int = 240) -> dict[str, Any]:
+    """The signal's metric around it, for the chart: timestamps and values (the band is drawn from the row)."""
+    start = signal.first_seen_at - timedelta(hours=1)
+    end = max(signal.last_seen_at, signal.resolved_at or signal.last_seen_at) + timedelta(minutes=30)
+    rows = (
+        list(
+            SystemHealthEvent.objects.visible_to(actor)
+            .filter(component_id=signal.component_id, window_start__gte=start, window_start__lt=end)
+            .exclude(source="selftest")
+            .exclude(**{f"{signal.metric}__isnull": True})
+            .order_by("window_start")
+            .values_list("window_start", signal.metric)[:5000]
+        )
+        if signal.metric in METRIC_FIELDS
+        else []
+    )
+    step = max(1, len(rows) // points)
+    rows = rows[::step]
+    series = [{"name": signal.metric, "values": [r[1] for r in rows]}]
+    if signal.band_low is not None and signal.band_high is not None:
+        series.append({"name": "normal band (top)", "values": [signal.band_high] * len(rows)})
+        series.append({"name": "normal band (bottom)", "values": [max(signal.band_low, 0)] * len(rows)})
+    return {
+        "timestamps": [r[0].timestamp() for r in rows],
+        "series": series,
+        "start": start.timestamp(),
+        "end": end.timestamp(),
+    }
 
 
 def open_signal_counts(*, actor: Actor) -> dict[str, int]:

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from anomalies.api import AnomalySignalViewSet, DetectionSettingsViewSet, SilenceViewSet
-from anomalies.views import anomaly_console
+from anomalies.views import anomaly_console, signal_act, signal_detail, silence_add, silence_stop
 from core314 import api, views
 from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
 from health.views import component_detail, export_events, system_monitor
@@ -40,6 +40,11 @@ urlpatterns = [
     path("system-monitor/export.csv", export_events, name="health-export"),
     path("system-monitor/components/<int:pk>", component_detail, name="health-component"),
     path("anomaly-console", anomaly_console, name="anomaly-console"),
+    path("anomaly-console/signals/<int:pk>", signal_detail, name="anomaly-signal"),
+    path("anomaly-console/signals/<int:pk>/acknowledge", signal_act, {"verb": "acknowledge"}, name="console-ack"),
+    path("anomaly-console/signals/<int:pk>/resolve", signal_act, {"verb": "resolve"}, name="console-resolve"),
+    path("anomaly-console/silences", silence_add, name="anomaly-silence-add"),
+    path("anomaly-console/silences/<int:pk>/end", silence_stop, name="anomaly-silence-end"),
     path("recovery-manager", recovery_manager, name="recovery-manager"),
     path("selftest-panel", selftest_panel, name="selftest-panel"),
     path("audit-log", views.audit_log, name="audit-log"),
