@@ -148,3 +148,68 @@ class DetectionSettingsViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, views
         data = dict(serializer.validated_data)
         component = data.pop("component")
         serializer.instance = services.detection_settings_update(actor=self.request.user, component=component, **data)
+
+
+class GenericAlertSerializer(serializers.Serializer):
+    """A documented, monitor-neutral alert: one object, or ``{"alerts": [...]}`` of them."""
+
+    component = serializers.IntegerField(required=False)
+    component_name = serializers.CharField(required=False)
+    name = serializers.CharField(max_length=50)
+    status = serializers.ChoiceField(choices=["firing", "resolved"], default="firing")
+    severity = serializers.CharField(required=False, allow_blank=True, default="")
+    fingerprint = serializers.CharField(required=False, allow_blank=True, default="", max_length=128)
+    summary = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
+    started_at = serializers.DateTimeField(required=False)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("component") is None and not data.get("component_name"):
+            raise serializers.ValidationError({"component": "Give component (an id) or component_name."})
+        return data
+
+
+def _outcomes(outcomes: list[services.AlertOutcome]) -> Response:
+    return Response({"results": [o.__dict__ for o in outcomes]})
+
+
+class AlertViewSet(viewsets.ViewSet):
+    """Alerts from other monitors become signals of kind ``external_alert`` (deduplicated by fingerprint)."""
+
+    serializer_class = GenericAlertSerializer
+
+    @extend_schema(request=GenericAlertSerializer)
+    def create(self, request: Request) -> Response:
+        items = (
+            request.data.get("alerts")
+            if isinstance(request.data, dict) and "alerts" in request.data
+            else [request.data]
+        )
+        if not isinstance(items, list) or not items or len(items) > 500:
+            raise DomainError("Send one alert object, or {'alerts': [...]} with 1 to 500 of them.")
+        body = GenericAlertSerializer(data=items, many=True)
+        body.is_valid(raise_exception=True)
+        components = Component.objects.visible_to(request.user)
+        resolved = []
+        for index, alert in enumerate(body.validated_data):
+            lookup = (
+                {"pk": alert["component"]} if alert.get("component") is not None else {"name": alert["component_name"]}
+            )
+            component = components.filter(**lookup).first()
+            if component is None:
+                raise DomainError(f"alerts[{index}]: no component of yours matches {lookup}.")
+            resolved.append((component, alert))
+        outcomes = [
+            services.external_alert_receive(
+                actor=request.user, component=component, name=alert["name"], status=alert["status"],
+                fingerprint=alert["fingerprint"], severity=alert["severity"], summary=alert["summary"],
+                started_at=alert.get("started_at"),
+            )
+            for component, alert in resolved
+        ]  # fmt: skip
+        return _outcomes(outcomes)
+
+    @extend_schema(request=serializers.DictField, responses=serializers.DictField)
+    @action(detail=False, methods=["post"])
+    def alertmanager(self, request: Request) -> Response:
+        """Point an Alertmanager ``webhook_configs`` receiver here, with a bearer token of a service account."""
+        return _outcomes(services.alertmanager_receive(actor=request.user, payload=request.data))

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from anomalies.api import AnomalySignalViewSet, DetectionSettingsViewSet, SilenceViewSet
+from anomalies.api import AlertViewSet, AnomalySignalViewSet, DetectionSettingsViewSet, SilenceViewSet
 from anomalies.views import anomaly_console, signal_act, signal_detail, silence_add, silence_stop
 from core314 import api, views
 from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
@@ -21,6 +21,7 @@ router.register("execution-records", ExecutionRecordViewSet, basename="execution
 router.register("probes", ProbeViewSet, basename="probe")
 router.register("anomalies", AnomalySignalViewSet, basename="anomaly")
 router.register("silences", SilenceViewSet, basename="silence")
+router.register("alerts", AlertViewSet, basename="alert")
 router.register("detection-settings", DetectionSettingsViewSet, basename="detection-settings")
 router.register("recovery-actions", RecoveryActionViewSet, basename="recovery-action")
 router.register("selftest-runs", SelfTestRunViewSet, basename="selftest-run")
