@@ -168,6 +168,35 @@ class GenericAlertSerializer(serializers.Serializer):
         return data
 
 
+class AlertmanagerAlertSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["firing", "resolved"])
+    labels = serializers.DictField(child=serializers.CharField())
+    annotations = serializers.DictField(child=serializers.CharField(), required=False)
+    # Alertmanager's own field names.
+    startsAt = serializers.DateTimeField(required=False)
+    endsAt = serializers.DateTimeField(required=False)
+    fingerprint = serializers.CharField(required=False)
+
+
+class AlertmanagerPayloadSerializer(serializers.Serializer):
+    """Alertmanager's webhook body (version 4); only the fields Core314 reads are listed."""
+
+    version = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=["firing", "resolved"], required=False)
+    alerts = AlertmanagerAlertSerializer(many=True)
+
+
+class AlertOutcomeSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField()
+    component = serializers.CharField(allow_null=True)
+    result = serializers.ChoiceField(choices=["opened", "updated", "resolved", "ignored", "unmatched"])
+    signal_id = serializers.IntegerField(allow_null=True)
+
+
+class AlertOutcomesSerializer(serializers.Serializer):
+    results = AlertOutcomeSerializer(many=True)
+
+
 def _outcomes(outcomes: list[services.AlertOutcome]) -> Response:
     return Response({"results": [o.__dict__ for o in outcomes]})
 
@@ -177,7 +206,7 @@ class AlertViewSet(viewsets.ViewSet):
 
     serializer_class = GenericAlertSerializer
 
-    @extend_schema(request=GenericAlertSerializer)
+    @extend_schema(request=GenericAlertSerializer, responses=AlertOutcomesSerializer)
     def create(self, request: Request) -> Response:
         items = (
             request.data.get("alerts")
@@ -208,7 +237,7 @@ class AlertViewSet(viewsets.ViewSet):
         ]  # fmt: skip
         return _outcomes(outcomes)
 
-    @extend_schema(request=serializers.DictField, responses=serializers.DictField)
+    @extend_schema(request=AlertmanagerPayloadSerializer, responses=AlertOutcomesSerializer)
     @action(detail=False, methods=["post"])
     def alertmanager(self, request: Request) -> Response:
         """Point an Alertmanager ``webhook_configs`` receiver here, with a bearer token of a service account."""

@@ -232,6 +232,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ProbeKindEnum": "health.models.ProbeKind",
         "AnomalyKindEnum": "anomalies.models.AnomalyKind",
+        "AlertStatusEnum": [("firing", "firing"), ("resolved", "resolved")],
     },
 }
 
