@@ -15,3 +15,8 @@ def detect(component_id: int) -> int:
 @shared_task(name="anomalies.sweep", soft_time_limit=120, time_limit=180, ignore_result=True)
 def sweep() -> int:
     return services.detection_sweep()
+
+
+@shared_task(name="anomalies.root_cause", soft_time_limit=60, time_limit=90, ignore_result=True)
+def root_cause(signal_id: int) -> None:
+    services.signal_root_cause(signal_id=signal_id)
