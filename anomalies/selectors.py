@@ -6,7 +6,7 @@ from typing import Any
 from django.db.models import Avg, Count, F, QuerySet
 from django.utils import timezone
 
-from anomalies.models import AnomalySignal, Severity, SignalStatus, Silence
+from anomalies.models import AnomalySignal, DetectionSettings, Severity, SignalStatus, Silence
 from anomalies.rules import BY_METRIC
 from core314.models import AuditLogEntry
 from core314.tenancy import Actor
@@ -127,3 +127,7 @@ def silence_list(*, actor: Actor, active_at: datetime | None = None) -> QuerySet
     if active_at is not None:
         queryset = queryset.filter(starts_at__lte=active_at, ends_at__gt=active_at)
     return queryset
+
+
+def detection_settings_for(*, actor: Actor, component: Any) -> DetectionSettings | None:
+    return DetectionSettings.objects.visible_to(actor).filter(component=component).first()

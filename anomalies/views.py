@@ -17,6 +17,7 @@ from anomalies.models import AnomalyKind, AnomalySignal, Severity, SignalStatus,
 from core314.paging import keyset_page
 from core314.services import DomainError
 from core314.tenancy import get_visible_or_404
+from health.models import Component
 from health.selectors import RANGES, component_list
 
 
@@ -142,3 +143,43 @@ def silence_stop(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 silence_stop.owned_model = Silence  # type: ignore[attr-defined]
+
+
+DETECTION_FIELDS = [
+    ("threshold", "Sensitivity: threshold (robust z)", float, "5"),
+    ("window", "Baseline window (events)", int, "60"),
+    ("min_duration", "Anomalous events in a row before flagging", int, "1"),
+    ("min_history", "Warm-up (events)", int, "24"),
+    ("resolve_after_s", "Back in band this long before resolving (s)", int, "60"),
+]
+
+
+@login_required
+def detection_settings(request: HttpRequest, pk: int) -> HttpResponse:
+    """Per-component detector overrides; an empty field means the default."""
+    component = get_visible_or_404(component_list(actor=request.user), request.user, pk=pk)
+    current = selectors.detection_settings_for(actor=request.user, component=component)
+    if request.method == "POST":
+        changes: dict[str, object] = {"enabled": request.POST.get("enabled") == "on"}
+        try:
+            for name, label, cast, _ in DETECTION_FIELDS:
+                raw = request.POST.get(name, "").strip()
+                try:
+                    changes[name] = cast(raw) if raw else None
+                except ValueError:
+                    raise DomainError(f"{label}: {raw!r} is not a number.") from None
+            services.detection_settings_update(actor=request.user, component=component, **changes)
+        except DomainError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Detection settings saved.")
+        return redirect("anomaly-detection-settings", pk=component.pk)
+    fields = [
+        {"name": name, "label": label, "default": default, "value": getattr(current, name, None) if current else None}
+        for name, label, _, default in DETECTION_FIELDS
+    ]
+    context = {"component": component, "fields": fields, "enabled": current.enabled if current else True}
+    return render(request, "anomalies/detection_settings.html", context)
+
+
+detection_settings.owned_model = Component  # type: ignore[attr-defined]  # read by the tenancy walker

@@ -5,7 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from anomalies.api import AlertViewSet, AnomalySignalViewSet, DetectionSettingsViewSet, SilenceViewSet
-from anomalies.views import anomaly_console, signal_act, signal_detail, silence_add, silence_stop
+from anomalies.views import (
+    anomaly_console,
+    detection_settings,
+    signal_act,
+    signal_detail,
+    silence_add,
+    silence_stop,
+)
 from core314 import api, views
 from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
 from health.views import component_detail, export_events, system_monitor
@@ -45,6 +52,7 @@ urlpatterns = [
     path("anomaly-console/signals/<int:pk>/acknowledge", signal_act, {"verb": "acknowledge"}, name="console-ack"),
     path("anomaly-console/signals/<int:pk>/resolve", signal_act, {"verb": "resolve"}, name="console-resolve"),
     path("anomaly-console/silences", silence_add, name="anomaly-silence-add"),
+    path("anomaly-console/components/<int:pk>/detection", detection_settings, name="anomaly-detection-settings"),
     path("anomaly-console/silences/<int:pk>/end", silence_stop, name="anomaly-silence-end"),
     path("recovery-manager", recovery_manager, name="recovery-manager"),
     path("selftest-panel", selftest_panel, name="selftest-panel"),

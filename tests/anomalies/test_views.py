@@ -70,3 +70,22 @@ def test_silences_from_the_page(client_for: Any, owner: Any, other_user: Any) ->
     silence.refresh_from_db()
     assert silence.ends_at <= timezone.now()
     assert AnomalySignal.objects.count() == 0
+
+
+def test_detection_settings_from_the_page(client_for: Any, owner: Any, other_user: Any) -> None:
+    from anomalies.models import DetectionSettings
+
+    component = ComponentFactory(owner=owner)
+    url = f"/anomaly-console/components/{component.pk}/detection"
+    client = client_for(owner)
+    assert client.get(url).status_code == 200
+    assert client_for(other_user).get(url).status_code == 404
+    assert client_for(other_user).post(url, {"threshold": "9"}).status_code == 404
+    client.post(url, {"enabled": "on", "threshold": "7.5", "window": "120"})
+    row = DetectionSettings.objects.get(component=component)
+    assert (row.threshold, row.window, row.enabled, row.min_duration) == (7.5, 120, True, None)
+    response = client.post(url, {"threshold": "lots"}, follow=True)
+    assert "is not a number" in response.content.decode()
+    response = client.post(url, {"enabled": "on", "threshold": "0.1"}, follow=True)
+    assert "threshold must be between 1 and 50" in response.content.decode()
+    assert DetectionSettings.objects.get(component=component).threshold == 7.5
