@@ -1,5 +1,6 @@
 """Test settings: the production settings with speed knobs only."""
 
+import hashlib
 import os
 
 # The test client speaks plain HTTP, and tests need a key; both are set before the real settings load.
@@ -15,7 +16,11 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 # Each test process gets its own Redis key space (heartbeats, metrics, channel groups, Celery queue), so
 # parallel workers and a running `make run` on the same Redis never see each other's keys.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-REDIS_PREFIX = f"c314test-{_worker}"
+# Two checkouts testing against one PostgreSQL/Redis (a developer and CI, say) must not share a test
+# database or key space: both names carry a hash of the checkout's path.
+_checkout = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:6]  # noqa: S324, F405 -- a label, not security
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_checkout}"}  # noqa: F405
+REDIS_PREFIX = f"c314test-{_checkout}-{_worker}"
 CACHES["default"]["KEY_PREFIX"] = REDIS_PREFIX  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{REDIS_PREFIX}:asgi"  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}.default"
