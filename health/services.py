@@ -31,7 +31,7 @@ from health.models import (
     Probe,
     SystemHealthEvent,
 )
-from health.signals import health_events_committed
+from health.signals import health_events_committed, probe_outcomes_recorded, probes_due
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +268,17 @@ def probes_run_due(*, now: datetime | None = None, limit: int = 100, workers: in
     if not ids:
         return 0
     due = list(Probe.objects.filter(pk__in=ids).select_related("component"))
+    gate: dict[int, str] = {}
+    for _, answer in probes_due.send(sender=Probe, component_ids=[p.component_id for p in due], now=now):
+        gate.update(answer or {})
+    skipped = [p for p in due if gate.get(p.component_id) == "open"]
+    due = [p for p in due if gate.get(p.component_id) != "open"]
+    if skipped:
+        # An open breaker refuses traffic: the probe does not call, and the refusal is what is recorded.
+        refused = probes.ProbeOutcome(False, 0.0, "breaker_open", "circuit breaker open: not probed")
+        probe_outcomes_store(probes_and_outcomes=[(p, refused) for p in skipped], at=now)
+    if not due:
+        return len(skipped)
     specs = [
         probes.ProbeSpec(p.kind, p.target, p.timeout_s, p.expected_status, p.body_match, p.options, p.state)
         for p in due
@@ -275,7 +286,14 @@ def probes_run_due(*, now: datetime | None = None, limit: int = 100, workers: in
     with ThreadPoolExecutor(max_workers=min(workers, len(specs))) as pool:
         outcomes = list(pool.map(lambda spec: probes.run(spec, RUNNERS), specs))
     probe_outcomes_store(probes_and_outcomes=list(zip(due, outcomes, strict=True)), at=now)
-    return len(due)
+    trials = {p.component_id for p in due if gate.get(p.component_id) == "half_open"}
+    probe_outcomes_recorded.send(
+        sender=Probe,
+        outcomes=[(p.component_id, o.ok) for p, o in zip(due, outcomes, strict=True)],
+        trials=trials,
+        now=now,
+    )
+    return len(due) + len(skipped)
 
 
 @transaction.atomic

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core314.admin import OwnedAdminMixin
-from recovery.models import RecoveryAction
+from recovery.models import CircuitBreaker, RecoveryAction
 
 
 @admin.register(RecoveryAction)
@@ -12,3 +12,12 @@ class RecoveryActionAdmin(OwnedAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["component", "owner"]
     raw_id_fields = ["component", "signal"]
+
+
+@admin.register(CircuitBreaker)
+class CircuitBreakerAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    list_display = ["component", "state", "reason", "opened_at", "half_open_at", "cooldown_s", "times_opened", "owner"]
+    list_filter = ["state"]
+    search_fields = ["component__name", "reason"]
+    raw_id_fields = ["component"]
+    readonly_fields = ["opened_at", "half_open_at", "trial_passed", "times_opened"]

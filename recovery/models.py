@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -90,3 +92,45 @@ class RecoveryAction(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.get_action_type_display()} #{self.pk} ({self.status})"
+
+
+class BreakerState(models.TextChoices):
+    CLOSED = "closed", "Closed (traffic flows)"
+    OPEN = "open", "Open (calls are refused)"
+    HALF_OPEN = "half_open", "Half-open (trial calls)"
+
+
+class CircuitBreaker(OwnedModel):
+    """A real breaker per component. Clients ask it before calling; the platform's probes respect it.
+
+    Open → after ``cooldown_s`` it turns half-open by itself; in half-open, ``trial_successes`` good trials
+    close it and one failure opens it again with the cooldown doubled (up to ``max_cooldown_s``).
+    """
+
+    component = models.OneToOneField(Component, on_delete=models.CASCADE, related_name="circuit_breaker")
+    state = models.CharField(max_length=10, choices=BreakerState.choices, default=BreakerState.CLOSED)
+    reason = models.CharField(max_length=300, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    half_open_at = models.DateTimeField(null=True, blank=True, help_text="When an open breaker starts trials.")
+    cooldown_s = models.PositiveIntegerField(default=30)
+    base_cooldown_s = models.PositiveIntegerField(default=30)
+    max_cooldown_s = models.PositiveIntegerField(default=600)
+    trial_successes = models.PositiveSmallIntegerField(default=2)
+    trial_passed = models.PositiveSmallIntegerField(default=0)
+    times_opened = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=BreakerState.values), name="breaker_state_valid"),
+            models.CheckConstraint(condition=Q(cooldown_s__gte=1), name="breaker_cooldown_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"breaker of {self.component} ({self.state})"
+
+    def effective_state(self, now: Any) -> str:
+        """The state as of ``now``: an open breaker whose cooldown has passed is half-open."""
+        if self.state == BreakerState.OPEN and self.half_open_at is not None and now >= self.half_open_at:
+            return BreakerState.HALF_OPEN
+        return self.state
