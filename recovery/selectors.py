@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import Count, QuerySet
 
 from core314.tenancy import Actor
-from recovery.models import ActionStatus, RecoveryAction
+from recovery.models import ActionStatus, CircuitBreaker, RecoveryAction
 
 
 def action_list(*, actor: Actor, status: str = "", action_type: str = "") -> QuerySet[RecoveryAction]:
@@ -20,3 +20,7 @@ def action_status_counts(*, actor: Actor) -> dict[str, int]:
     rows = RecoveryAction.objects.visible_to(actor).order_by().values_list("status").annotate(n=Count("id"))
     counts.update(dict(rows))
     return counts
+
+
+def breaker_list(*, actor: Actor) -> QuerySet[CircuitBreaker]:
+    return CircuitBreaker.objects.visible_to(actor).select_related("component").order_by("component__name")

@@ -114,3 +114,12 @@ def test_the_python_helper_against_a_live_server(live_server: Any, service_accou
     assert CircuitBreaker.objects.get(component=component).state == "closed"
     unreachable = CircuitBreakerClient(f"http://127.0.0.1:{_closed_port()}", token="x", timeout_s=0.2)
     assert unreachable.allow("payments") is True  # fails open
+
+
+def test_the_recovery_manager_lists_my_breakers(client_for: Any, owner: Any, other_user: Any) -> None:
+    mine = ComponentFactory(owner=owner, name="payments")
+    theirs = ComponentFactory(owner=other_user, name="their-db")
+    services.breaker_open(actor=owner, component=mine, reason="errors 40 %", cooldown_s=60)
+    services.breaker_open(actor=other_user, component=theirs, reason="x", cooldown_s=60)
+    html = client_for(owner).get("/recovery-manager").content.decode()
+    assert "payments" in html and "errors 40 %" in html and "their-db" not in html
