@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core314.admin import OwnedAdminMixin
-from recovery.models import CircuitBreaker, RecoveryAction
+from recovery.models import CircuitBreaker, EscalationTarget, RecoveryAction
 
 
 @admin.register(RecoveryAction)
@@ -21,3 +21,10 @@ class CircuitBreakerAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["component__name", "reason"]
     raw_id_fields = ["component"]
     readonly_fields = ["opened_at", "half_open_at", "trial_passed", "times_opened"]
+
+
+@admin.register(EscalationTarget)
+class EscalationTargetAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    list_display = ["__str__", "owner", "slack_webhook_url", "pagerduty_url", "updated_at"]
+    search_fields = ["component__name", "owner__username"]
+    raw_id_fields = ["component"]

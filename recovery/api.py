@@ -5,18 +5,18 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core314.api import OwnedReadOnlyViewSet
+from core314.api import OwnedReadOnlyViewSet, OwnedViewSetMixin
 from core314.services import DomainError
-from core314.tenancy import get_visible_or_404
+from core314.tenancy import effective_owner, get_visible_or_404
 from health.models import Component
 from recovery import services
-from recovery.models import CircuitBreaker, RecoveryAction
+from recovery.models import CircuitBreaker, EscalationTarget, RecoveryAction
 
 
 class RecoveryActionSerializer(serializers.ModelSerializer):
@@ -136,3 +136,43 @@ class CircuitBreakerViewSet(OwnedReadOnlyViewSet):
         body.is_valid(raise_exception=True)
         breaker = services.breaker_record_trial(component_id=breaker.component_id, ok=body.validated_data["ok"])
         return Response(CircuitBreakerSerializer(breaker).data)
+
+
+class EscalationTargetSerializer(serializers.ModelSerializer):
+    component_name = serializers.CharField(source="component.name", read_only=True, default=None)
+    pagerduty_routing_key = serializers.CharField(write_only=True, required=False, allow_blank=True, default="")
+    has_pagerduty_key = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EscalationTarget
+        fields = [
+            "id", "owner", "component", "component_name", "emails", "slack_webhook_url", "pagerduty_url",
+            "pagerduty_routing_key", "has_pagerduty_key", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "owner", "updated_at"]
+
+    def get_has_pagerduty_key(self, obj: EscalationTarget) -> bool:
+        return bool(obj.pagerduty_routing_key)
+
+
+class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Who is told on escalation. POST replaces the target of that component (or the default, with none)."""
+
+    queryset = EscalationTarget.objects.all()
+    serializer_class = EscalationTargetSerializer
+    pagination_class = None
+    filterset_fields = ["component"]
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
+        serializer = super().get_serializer(*args, **kwargs)
+        if "component" in getattr(serializer, "fields", {}):
+            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
+        return serializer
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        data = dict(serializer.validated_data)
+        component = data.pop("component", None)
+        owner = component.owner if component is not None else effective_owner(self.request.user)
+        serializer.instance = services.escalation_target_save(
+            actor=self.request.user, owner=owner, component=component, **data
+        )

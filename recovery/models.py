@@ -134,3 +134,31 @@ class CircuitBreaker(OwnedModel):
         if self.state == BreakerState.OPEN and self.half_open_at is not None and now >= self.half_open_at:
             return BreakerState.HALF_OPEN
         return self.state
+
+
+class EscalationTarget(OwnedModel):
+    """Who is told when healing escalates: e-mail, a Slack-compatible webhook, a PagerDuty Events v2 endpoint.
+
+    One per owner (``component`` empty) plus optional per-component overrides.
+    """
+
+    component = models.OneToOneField(
+        Component, on_delete=models.CASCADE, null=True, blank=True, related_name="escalation_target"
+    )
+    emails = models.JSONField(default=list, blank=True, help_text="A list of e-mail addresses.")
+    slack_webhook_url = models.URLField(blank=True, help_text="Slack (or compatible) incoming-webhook URL.")
+    pagerduty_url = models.URLField(
+        blank=True, default="", help_text="Events API v2 endpoint, e.g. https://events.pagerduty.com/v2/enqueue"
+    )
+    pagerduty_routing_key = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"], condition=Q(component__isnull=True), name="escalation_one_default_per_owner"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"escalation for {self.component or 'all components'}"

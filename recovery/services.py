@@ -14,7 +14,7 @@ from core314.live import publish_on_commit
 from core314.services import DomainError
 from core314.tenancy import Actor
 from health.models import Component
-from recovery.models import BreakerState, CircuitBreaker
+from recovery.models import BreakerState, CircuitBreaker, EscalationTarget
 
 
 @dataclass
@@ -130,3 +130,55 @@ def breakers_gate(*, component_ids: list[int], now: datetime) -> dict[int, str]:
     for breaker in CircuitBreaker.objects.filter(component_id__in=component_ids).exclude(state=BreakerState.CLOSED):
         gate[breaker.component_id] = breaker.effective_state(now)
     return gate
+
+
+@transaction.atomic
+def escalation_target_save(
+    *,
+    actor: Actor,
+    owner: Any,
+    component: Component | None = None,
+    emails: list[str] | None = None,
+    slack_webhook_url: str = "",
+    pagerduty_url: str = "",
+    pagerduty_routing_key: str = "",
+) -> EscalationTarget:
+    """Create or replace who is told on escalation (for a component, or the owner's default)."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import URLValidator, validate_email
+
+    emails = emails or []
+    for address in emails:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise DomainError(f"{address!r} is not an e-mail address.") from None
+    for name, url in (("slack_webhook_url", slack_webhook_url), ("pagerduty_url", pagerduty_url)):
+        if url:
+            try:
+                URLValidator(schemes=["http", "https"])(url)
+            except ValidationError:
+                raise DomainError(f"{name} must be an http(s) URL.") from None
+    if bool(pagerduty_url) != bool(pagerduty_routing_key):
+        raise DomainError("PagerDuty needs both pagerduty_url and pagerduty_routing_key.")
+    target, _ = EscalationTarget.objects.select_for_update().get_or_create(owner=owner, component=component)
+    target.emails = emails
+    target.slack_webhook_url = slack_webhook_url
+    target.pagerduty_url = pagerduty_url
+    target.pagerduty_routing_key = pagerduty_routing_key
+    target.save()
+    audit_record(
+        actor=actor,
+        action="escalation_target.save",
+        target=target,
+        after={"emails": len(emails), "slack": bool(slack_webhook_url), "pagerduty": bool(pagerduty_url)},
+    )
+    return target
+
+
+def escalation_target_for(component: Component) -> EscalationTarget | None:
+    """The component's own target, else its owner's default (a system read for the executor)."""
+    return (
+        EscalationTarget.objects.filter(component=component).first()
+        or EscalationTarget.objects.filter(owner_id=component.owner_id, component__isnull=True).first()
+    )

@@ -24,7 +24,7 @@ from core314 import services
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.tenancy import OwnedQuerySet
 from health.models import Component
-from recovery.models import CircuitBreaker
+from recovery.models import CircuitBreaker, EscalationTarget
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -118,6 +118,7 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
     )
     detection = DetectionSettings.objects.create(owner=user, component=component, threshold=6)
     breaker = CircuitBreaker.objects.create(owner=user, component=component, reason=f"{mark}-breaker")
+    escalation = EscalationTarget.objects.create(owner=user, component=component, emails=[f"{mark}@example.com"])
     idempotency = IdempotencyKey.objects.create(
         owner=user, scope="test", key=f"{mark}-key", request_hash="x", response_status=201, response_body={}
     )
@@ -137,6 +138,7 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
         Silence: silence,
         DetectionSettings: detection,
         CircuitBreaker: breaker,
+        EscalationTarget: escalation,
     }
     return rows, [mark]
 

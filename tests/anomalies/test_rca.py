@@ -73,6 +73,7 @@ def llm(settings: Any) -> Iterator[type[FakeOpenAI]]:
     settings.CORE314_LLM_MAX_RETRIES = 0
     yield FakeOpenAI
     server.shutdown()
+    server.server_close()
 
 
 def _signal(owner: Any, name: str = "checkout") -> Any:
