@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from anomalies.detector import Detector, DetectorConfig
 from anomalies.scoring import Score, point_adjusted
@@ -69,6 +69,13 @@ def _chunks(path: Path) -> Iterator[tuple[list[str], list[float], list[str], lis
         )
     except pd.errors.EmptyDataError:
         raise BacktestError(f"{path} is empty") from None
+    with reader:
+        yield from _checked(path, reader)
+
+
+def _checked(path: Path, reader: Any) -> Iterator[tuple[list[str], list[float], list[str], list[float]]]:
+    import pandas as pd
+
     previous = None
     line = 2
     for frame in reader:

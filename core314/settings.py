@@ -193,9 +193,6 @@ STORAGES = {
     },
 }
 
-# Django 6 makes https the default scheme of URL form fields; opt in now (transitional setting).
-FORMS_URLFIELD_ASSUME_HTTPS = True
-
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "core314@localhost")
 

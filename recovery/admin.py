@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from core314.admin import OwnedAdminMixin
 from recovery.models import CircuitBreaker, EscalationTarget, RecoveryAction
@@ -25,6 +26,8 @@ class CircuitBreakerAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 @admin.register(EscalationTarget)
 class EscalationTargetAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    # A URL typed without a scheme is taken as https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["__str__", "owner", "slack_webhook_url", "pagerduty_url", "updated_at"]
     search_fields = ["component__name", "owner__username"]
     raw_id_fields = ["component"]

@@ -90,3 +90,17 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     """Fast tests first; the ones that drive a live stack or a browser last."""
     slow = {"e2e": 2, "browser": 1}
     items.sort(key=lambda item: max((slow.get(m.name, 0) for m in item.iter_markers()), default=0))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_database_sessions(django_db_setup: Any, django_db_blocker: Any) -> Any:
+    """Before the test database is dropped, end sessions other processes or threads left behind (the
+    daphne server of the browser tests, channels' worker threads), so teardown can drop it cleanly."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

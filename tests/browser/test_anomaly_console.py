@@ -32,7 +32,8 @@ def test_filter_open_acknowledge_and_see_a_new_signal_live(
 
     page.click("[data-action=acknowledge]")
     page.wait_for_selector("text=Signal acknowledged.")
-    assert "Acknowledged" in page.locator("#anomaly-signals tbody tr[data-id]").first.inner_text()
+    # Compare lower-case: the badge is capitalised by CSS, which may not have applied yet.
+    assert "acknowledged" in page.locator("#anomaly-signals tbody tr[data-id]").first.inner_text().lower()
     page.click("#anomaly-signals tbody tr[data-id] td:nth-child(3) a")
     page.wait_for_selector("text=Evidence")
     assert "900 ms" in page.content()
