@@ -151,12 +151,8 @@ def _check_unknown(item: Mapping[str, Any], allowed: set[str]) -> None:
         raise _Invalid(unknown[0], "is not a known field")
 
 
-def validate_events(
-    items: Sequence[Any],
-    *,
-    now: datetime,
-    resolve: Callable[[Any, Any, str], int | None],
-    default_window: timedelta,
+def _each(
+    items: Sequence[Any], noun: str, allowed: set[str], clean: Callable[[Mapping[str, Any]], dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[ItemError]]:
     """Clean rows for valid items, and one error per invalid item (the first problem found in it)."""
     rows: list[dict[str, Any]] = []
@@ -164,43 +160,56 @@ def validate_events(
     for index, item in enumerate(items):
         try:
             if not isinstance(item, Mapping):
-                raise _Invalid("", "each event must be a JSON object")
-            _check_unknown(item, EVENT_FIELDS)
-            row: dict[str, Any] = {"component_id": _component(item, resolve)}
-            if "window_start" not in item:
-                raise _Invalid("window_start", "is required")
-            row["window_start"] = parse_time(item["window_start"], "window_start", now)
-            if item.get("window_end") is None:
-                row["window_end"] = row["window_start"] + default_window
-            else:
-                row["window_end"] = parse_time(item["window_end"], "window_end", now + default_window)
-                if row["window_end"] <= row["window_start"]:
-                    raise _Invalid("window_end", "must be after window_start")
-            status = item.get("status")
-            if status is not None and status not in STATUSES:
-                raise _Invalid("status", f"must be one of {', '.join(STATUSES)}")
-            row["status"] = status
-            for field, (low, high) in FLOAT_FIELDS.items():
-                row[field] = _number(item.get(field), field, low, high)
-            for field in COUNT_FIELDS:
-                row[field] = _count(item.get(field), field, required_default=0)
-            for field in OPTIONAL_INT_FIELDS:
-                row[field] = _count(item.get(field), field, required_default=None)
-            if row["error_count"] > row["request_count"] and row["request_count"]:
-                raise _Invalid("error_count", "cannot exceed request_count")
-            for field, limit in TEXT_FIELDS.items():
-                value = item.get(field, "")
-                if not isinstance(value, str) or len(value) > limit:
-                    raise _Invalid(field, f"must be a string of at most {limit} characters")
-                row[field] = value
-            metadata = item.get("metadata", {})
-            if not isinstance(metadata, dict):
-                raise _Invalid("metadata", "must be a JSON object")
-            row["metadata"] = metadata
-            rows.append(row)
+                raise _Invalid("", f"each {noun} must be a JSON object")
+            _check_unknown(item, allowed)
+            rows.append(clean(item))
         except _Invalid as exc:
             errors.append(ItemError(index, exc.field, exc.message))
     return rows, errors
+
+
+def validate_events(
+    items: Sequence[Any],
+    *,
+    now: datetime,
+    resolve: Callable[[Any, Any, str], int | None],
+    default_window: timedelta,
+) -> tuple[list[dict[str, Any]], list[ItemError]]:
+    def clean(item: Mapping[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {"component_id": _component(item, resolve)}
+        if "window_start" not in item:
+            raise _Invalid("window_start", "is required")
+        row["window_start"] = parse_time(item["window_start"], "window_start", now)
+        if item.get("window_end") is None:
+            row["window_end"] = row["window_start"] + default_window
+        else:
+            row["window_end"] = parse_time(item["window_end"], "window_end", now + default_window)
+            if row["window_end"] <= row["window_start"]:
+                raise _Invalid("window_end", "must be after window_start")
+        status = item.get("status")
+        if status is not None and status not in STATUSES:
+            raise _Invalid("status", f"must be one of {', '.join(STATUSES)}")
+        row["status"] = status
+        for field, (low, high) in FLOAT_FIELDS.items():
+            row[field] = _number(item.get(field), field, low, high)
+        for field in COUNT_FIELDS:
+            row[field] = _count(item.get(field), field, required_default=0)
+        for field in OPTIONAL_INT_FIELDS:
+            row[field] = _count(item.get(field), field, required_default=None)
+        if row["error_count"] > row["request_count"] and row["request_count"]:
+            raise _Invalid("error_count", "cannot exceed request_count")
+        for field, limit in TEXT_FIELDS.items():
+            value = item.get(field, "")
+            if not isinstance(value, str) or len(value) > limit:
+                raise _Invalid(field, f"must be a string of at most {limit} characters")
+            row[field] = value
+        metadata = item.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise _Invalid("metadata", "must be a JSON object")
+        row["metadata"] = metadata
+        return row
+
+    return _each(items, "event", EVENT_FIELDS, clean)
 
 
 def validate_records(
@@ -210,34 +219,27 @@ def validate_records(
     resolve: Callable[[Any, Any, str], int | None],
     sanitize: Callable[[str], str],
 ) -> tuple[list[dict[str, Any]], list[ItemError]]:
-    rows: list[dict[str, Any]] = []
-    errors: list[ItemError] = []
-    for index, item in enumerate(items):
-        try:
-            if not isinstance(item, Mapping):
-                raise _Invalid("", "each record must be a JSON object")
-            _check_unknown(item, RECORD_FIELDS)
-            row: dict[str, Any] = {"component_id": _component(item, resolve)}
-            if "started_at" not in item:
-                raise _Invalid("started_at", "is required")
-            row["started_at"] = parse_time(item["started_at"], "started_at", now)
-            duration = _number(item.get("duration_ms"), "duration_ms", 0, 86_400_000)
-            if duration is None:
-                raise _Invalid("duration_ms", "is required")
-            row["duration_ms"] = duration
-            ok = item.get("ok")
-            if not isinstance(ok, bool):
-                raise _Invalid("ok", "is required and must be true or false")
-            row["ok"] = ok
-            error_kind = item.get("error_kind", "")
-            if not isinstance(error_kind, str) or len(error_kind) > 40:
-                raise _Invalid("error_kind", "must be a string of at most 40 characters")
-            row["error_kind"] = error_kind
-            message = item.get("message", "")
-            if not isinstance(message, str):
-                raise _Invalid("message", "must be a string")
-            row["message"] = sanitize(message)
-            rows.append(row)
-        except _Invalid as exc:
-            errors.append(ItemError(index, exc.field, exc.message))
-    return rows, errors
+    def clean(item: Mapping[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {"component_id": _component(item, resolve)}
+        if "started_at" not in item:
+            raise _Invalid("started_at", "is required")
+        row["started_at"] = parse_time(item["started_at"], "started_at", now)
+        duration = _number(item.get("duration_ms"), "duration_ms", 0, 86_400_000)
+        if duration is None:
+            raise _Invalid("duration_ms", "is required")
+        row["duration_ms"] = duration
+        ok = item.get("ok")
+        if not isinstance(ok, bool):
+            raise _Invalid("ok", "is required and must be true or false")
+        row["ok"] = ok
+        error_kind = item.get("error_kind", "")
+        if not isinstance(error_kind, str) or len(error_kind) > 40:
+            raise _Invalid("error_kind", "must be a string of at most 40 characters")
+        row["error_kind"] = error_kind
+        message = item.get("message", "")
+        if not isinstance(message, str):
+            raise _Invalid("message", "must be a string")
+        row["message"] = sanitize(message)
+        return row
+
+    return _each(items, "record", RECORD_FIELDS, clean)
