@@ -16,7 +16,7 @@ from anomalies.views import (
 from core314 import api, views
 from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
 from health.views import component_detail, export_events, system_monitor
-from recovery.api import CircuitBreakerViewSet, EscalationTargetViewSet, RecoveryActionViewSet
+from recovery.api import ActuatorViewSet, CircuitBreakerViewSet, EscalationTargetViewSet, RecoveryActionViewSet
 from recovery.views import recovery_manager
 from selftest.api import SelfTestResultViewSet, SelfTestRunViewSet
 from selftest.views import selftest_panel
@@ -33,6 +33,7 @@ router.register("detection-settings", DetectionSettingsViewSet, basename="detect
 router.register("recovery-actions", RecoveryActionViewSet, basename="recovery-action")
 router.register("circuit-breakers", CircuitBreakerViewSet, basename="circuit-breaker")
 router.register("escalation-targets", EscalationTargetViewSet, basename="escalation-target")
+router.register("actuators", ActuatorViewSet, basename="actuator")
 router.register("selftest-runs", SelfTestRunViewSet, basename="selftest-run")
 router.register("selftest-results", SelfTestResultViewSet, basename="selftest-result")
 router.register("audit-log", api.AuditLogViewSet, basename="audit-log-entry")

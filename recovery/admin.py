@@ -1,8 +1,10 @@
+from typing import Any
+
 from django.contrib import admin
 from django.db import models
 
 from core314.admin import OwnedAdminMixin
-from recovery.models import CircuitBreaker, EscalationTarget, RecoveryAction
+from recovery.models import Actuator, CircuitBreaker, EscalationTarget, RecoveryAction
 
 
 @admin.register(RecoveryAction)
@@ -31,3 +33,20 @@ class EscalationTargetAdmin(OwnedAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "owner", "slack_webhook_url", "pagerduty_url", "updated_at"]
     search_fields = ["component__name", "owner__username"]
     raw_id_fields = ["component"]
+
+
+@admin.register(Actuator)
+class ActuatorAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    list_display = ["component", "kind", "enabled", "updated_at", "owner"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["component__name"]
+    raw_id_fields = ["component"]
+
+    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
+        # Through the service: per-kind validation, admin-only kinds, redacted audit entry.
+        from recovery import services
+
+        saved = services.actuator_save(
+            actor=request.user, component=obj.component, kind=obj.kind, config=obj.config, enabled=obj.enabled
+        )
+        obj.pk = saved.pk

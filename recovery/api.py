@@ -16,7 +16,7 @@ from core314.services import DomainError
 from core314.tenancy import effective_owner, get_visible_or_404
 from health.models import Component
 from recovery import services
-from recovery.models import CircuitBreaker, EscalationTarget, RecoveryAction
+from recovery.models import Actuator, CircuitBreaker, EscalationTarget, RecoveryAction
 
 
 class RecoveryActionSerializer(serializers.ModelSerializer):
@@ -176,3 +176,51 @@ class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewse
         serializer.instance = services.escalation_target_save(
             actor=self.request.user, owner=owner, component=component, **data
         )
+
+
+class ActuatorSerializer(serializers.ModelSerializer):
+    component_name = serializers.CharField(source="component.name", read_only=True)
+    config = serializers.JSONField(write_only=True)
+    shown_config = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Actuator
+        fields = [
+            "id",
+            "owner",
+            "component",
+            "component_name",
+            "kind",
+            "config",
+            "shown_config",
+            "enabled",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "owner", "updated_at"]
+
+    def get_shown_config(self, obj: Actuator) -> dict[str, Any]:
+        from recovery.actuators import redacted
+
+        return redacted(obj.kind, obj.config)
+
+
+class ActuatorViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """How the platform acts on each component. POST replaces the actuator of that kind; secrets never return."""
+
+    queryset = Actuator.objects.all()
+    serializer_class = ActuatorSerializer
+    pagination_class = None
+    filterset_fields = ["component", "kind", "enabled"]
+
+    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.select_related("component")
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
+        serializer = super().get_serializer(*args, **kwargs)
+        if "component" in getattr(serializer, "fields", {}):
+            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
+        return serializer
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        data = dict(serializer.validated_data)
+        serializer.instance = services.actuator_save(actor=self.request.user, **data)

@@ -162,3 +162,31 @@ class EscalationTarget(OwnedModel):
 
     def __str__(self) -> str:
         return f"escalation for {self.component or 'all components'}"
+
+
+class ActuatorKind(models.TextChoices):
+    PROCESS = "process", "Local process (supervised)"
+    WEBHOOK = "webhook", "HTTP webhook"
+    CELERY = "celery", "Celery workers"
+    CACHE = "cache", "Redis or Django cache"
+    POSTGRES = "postgres", "PostgreSQL server"
+
+
+class Actuator(OwnedModel):
+    """How the platform acts on a component. ``config`` is validated per kind by recovery.actuators."""
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="actuators")
+    kind = models.CharField(max_length=10, choices=ActuatorKind.choices)
+    config = models.JSONField(default=dict)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["component", "kind"], name="actuator_one_per_component_kind"),
+            models.CheckConstraint(condition=Q(kind__in=ActuatorKind.values), name="actuator_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} actuator of {self.component}"

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from core314.audit import audit_record
 from core314.live import publish_on_commit
-from core314.services import DomainError
+from core314.services import DomainError, PermissionDeniedError
 from core314.tenancy import Actor
 from health.models import Component
-from recovery.models import BreakerState, CircuitBreaker, EscalationTarget
+from recovery.models import Actuator, BreakerState, CircuitBreaker, EscalationTarget
 
 
 @dataclass
@@ -182,3 +182,32 @@ def escalation_target_for(component: Component) -> EscalationTarget | None:
         EscalationTarget.objects.filter(component=component).first()
         or EscalationTarget.objects.filter(owner_id=component.owner_id, component__isnull=True).first()
     )
+
+
+@transaction.atomic
+def actuator_save(*, actor: Actor, component: Component, kind: str, config: Any, enabled: bool = True) -> Actuator:
+    """Configure how the platform acts on a component (validated per kind; some kinds are admin-only)."""
+    from core314.tenancy import is_admin
+    from recovery.actuators import ADMIN_ONLY_KINDS, ActuatorConfigError, clean_config, redacted
+
+    if kind in ADMIN_ONLY_KINDS and not is_admin(actor):
+        raise PermissionDeniedError(f"Only administrators configure {kind} actuators: they run code on this machine.")
+    try:
+        cleaned = clean_config(kind, config)
+    except ActuatorConfigError as exc:
+        raise DomainError(str(exc)) from exc
+    actuator, created = Actuator.objects.select_for_update().get_or_create(
+        component=component, kind=kind, defaults={"owner_id": component.owner_id, "config": cleaned}
+    )
+    before = None if created else redacted(kind, actuator.config)
+    actuator.config = cleaned
+    actuator.enabled = enabled
+    actuator.save()
+    audit_record(
+        actor=actor,
+        action="actuator.save",
+        target=actuator,
+        before=before,
+        after={"kind": kind, "enabled": enabled, "config": redacted(kind, cleaned)},
+    )
+    return actuator

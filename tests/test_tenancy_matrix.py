@@ -24,7 +24,7 @@ from core314 import services
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.tenancy import OwnedQuerySet
 from health.models import Component
-from recovery.models import CircuitBreaker, EscalationTarget
+from recovery.models import Actuator, CircuitBreaker, EscalationTarget
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -119,6 +119,9 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
     detection = DetectionSettings.objects.create(owner=user, component=component, threshold=6)
     breaker = CircuitBreaker.objects.create(owner=user, component=component, reason=f"{mark}-breaker")
     escalation = EscalationTarget.objects.create(owner=user, component=component, emails=[f"{mark}@example.com"])
+    actuator = Actuator.objects.create(
+        owner=user, component=component, kind="webhook", config={"url": f"https://{mark}.example/hook"}
+    )
     idempotency = IdempotencyKey.objects.create(
         owner=user, scope="test", key=f"{mark}-key", request_hash="x", response_status=201, response_body={}
     )
@@ -139,6 +142,7 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
         DetectionSettings: detection,
         CircuitBreaker: breaker,
         EscalationTarget: escalation,
+        Actuator: actuator,
     }
     return rows, [mark]
 
