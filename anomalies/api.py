@@ -95,12 +95,6 @@ class SilenceViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
     filterset_fields = ["component", "kind"]
     ordering_fields = ["created_at"]
 
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
-        serializer = super().get_serializer(*args, **kwargs)
-        if "component" in getattr(serializer, "fields", {}):
-            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
-        return serializer
-
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = serializer.validated_data
         serializer.instance = services.silence_create(
@@ -137,12 +131,6 @@ class DetectionSettingsViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, views
     serializer_class = DetectionSettingsSerializer
     pagination_class = None
     filterset_fields = ["component", "enabled"]
-
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
-        serializer = super().get_serializer(*args, **kwargs)
-        if "component" in getattr(serializer, "fields", {}):
-            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
-        return serializer
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)

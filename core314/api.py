@@ -51,6 +51,17 @@ class OwnedViewSetMixin:
     def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset
 
+    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
+        """Related fields that point at owned tables accept only rows the caller may see (as netbox's
+        base classes do), so a client cannot attach its row to someone else's component."""
+        serializer = super().get_serializer(*args, **kwargs)  # type: ignore[misc]
+        for field in getattr(serializer, "fields", {}).values():
+            related = getattr(field, "child_relation", field)
+            model = getattr(getattr(related, "queryset", None), "model", None)  # a manager or a queryset
+            if model is not None and isinstance(model._default_manager.all(), OwnedQuerySet):
+                related.queryset = model._default_manager.visible_to(self.request.user)
+        return serializer
+
 
 class OwnedReadOnlyViewSet(OwnedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     pass

@@ -295,13 +295,6 @@ class ProbeViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnly
     def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.select_related("component")
 
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
-        serializer = super().get_serializer(*args, **kwargs)
-        if "component" in getattr(serializer, "fields", {}):
-            # Related fields are scoped through the caller, like every read.
-            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
-        return serializer
-
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)
         data.pop("enabled", None)

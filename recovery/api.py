@@ -163,12 +163,6 @@ class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewse
     pagination_class = None
     filterset_fields = ["component"]
 
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
-        serializer = super().get_serializer(*args, **kwargs)
-        if "component" in getattr(serializer, "fields", {}):
-            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
-        return serializer
-
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)
         component = data.pop("component", None)
@@ -214,12 +208,6 @@ class ActuatorViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadO
 
     def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.select_related("component")
-
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
-        serializer = super().get_serializer(*args, **kwargs)
-        if "component" in getattr(serializer, "fields", {}):
-            serializer.fields["component"].queryset = Component.objects.visible_to(self.request.user)
-        return serializer
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)

@@ -189,3 +189,14 @@ def test_components_are_created_with_their_dependencies(api_for: Any, owner: Any
     assert response.status_code == 201 and response.json()["depends_on"] == [db.pk]
     response = _post(client, "/api/v1/components/", {"name": "web2", "depends_on": [foreign.pk]})
     assert response.status_code == 400
+
+
+def test_related_fields_accept_only_my_rows(api_for: Any, owner: Any, other_user: Any) -> None:
+    """Enforced by the API base class for every owned relation, not view by view."""
+    foreign = ComponentFactory(owner=other_user)
+    response = _post(api_for(owner), "/api/v1/probes/", {"component": foreign.pk, "kind": "tcp", "target": "x:1"})
+    assert response.status_code == 400 and "component" in response.json()
+    response = _post(
+        api_for(owner), "/api/v1/actuators/", {"component": foreign.pk, "kind": "cache", "config": {"url": "redis://x"}}
+    )
+    assert response.status_code == 400 and "component" in response.json()
