@@ -33,17 +33,20 @@ class Watched:
     label: str
     unit: str
     limit: float | None = None  # resource metrics: the value that means exhausted
+    # The smallest spread that counts, in the metric's unit: a probe answering in 20 ms instead of 0.5 ms is
+    # statistically extreme and operationally nothing, and must not wake anyone.
+    floor: float = 1e-6
 
 
 WATCHED = [
-    Watched("latency_p95_ms", LATENCY, "up", "p95 latency", "ms"),
-    Watched("error_rate", ERRORS, "up", "error rate", ""),
-    Watched("availability", AVAILABILITY, "down", "availability", ""),
-    Watched("throughput_rps", DROP, "both", "throughput", "req/s"),
-    Watched("cpu_percent", RESOURCE, "up", "CPU", "%", limit=100.0),
-    Watched("memory_percent", RESOURCE, "up", "memory", "%", limit=100.0),
-    Watched("disk_percent", RESOURCE, "up", "disk", "%", limit=100.0),
-    Watched("queue_depth", RESOURCE, "up", "queue depth", ""),
+    Watched("latency_p95_ms", LATENCY, "up", "p95 latency", "ms", floor=20.0),
+    Watched("error_rate", ERRORS, "up", "error rate", "", floor=0.005),
+    Watched("availability", AVAILABILITY, "down", "availability", "", floor=0.01),
+    Watched("throughput_rps", DROP, "both", "throughput", "req/s", floor=0.2),
+    Watched("cpu_percent", RESOURCE, "up", "CPU", "%", limit=100.0, floor=2.0),
+    Watched("memory_percent", RESOURCE, "up", "memory", "%", limit=100.0, floor=1.0),
+    Watched("disk_percent", RESOURCE, "up", "disk", "%", limit=100.0, floor=1.0),
+    Watched("queue_depth", RESOURCE, "up", "queue depth", "", floor=5.0),
 ]
 BY_METRIC = {w.metric: w for w in WATCHED}
 # A resource this close to its limit is anomalous whatever its history; a forecast this near is too.

@@ -32,7 +32,7 @@ DEFAULT_RESOLVE_AFTER_S = 60
 
 
 def detector_config(component: Component, watched: rules.Watched) -> DetectorConfig:
-    config = DetectorConfig(direction=watched.direction)
+    config = DetectorConfig(direction=watched.direction, abs_floor=watched.floor)
     overrides: DetectionSettings | None = getattr(component, "detection_settings", None)
     if overrides is not None:
         changes = {

@@ -195,3 +195,13 @@ def test_new_events_trigger_detection_without_any_api_call(owner: Any, service_a
     finally:
         app.conf.task_always_eager = False
     assert AnomalySignal.objects.filter(component=component, status="open").count() == 1
+
+
+def test_a_tiny_absolute_change_on_a_fast_component_is_not_an_incident(owner: Any, start: dt.datetime) -> None:
+    """0.5 ms → 15 ms is many standard deviations but operationally nothing; 0.5 ms → 500 ms is real."""
+    component = ComponentFactory(owner=owner, type="cache")
+    after = push(component, normal(60, level=0.5, sd=0.05), start)
+    after = push(component, [15.0], after)
+    assert services.signals_detect(component_id=component.pk, now=after) == []
+    push(component, [500.0], after)
+    assert len(services.signals_detect(component_id=component.pk, now=after + STEP)) == 1
