@@ -25,7 +25,8 @@ from health.models import Component, SystemHealthEvent
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RESOLVE_AFTER_S = 60
+MAX_EVENTS = 5000  # per run; a backlog larger than this is read by the next run
+WARM_UP_EVENTS = 1000
 
 
 # --- Detection ---------------------------------------------------------------------------------------------
@@ -83,13 +84,17 @@ def signals_detect(*, component_id: int, now: datetime | None = None) -> list[An
             return []
         states = {s.metric: s for s in DetectorState.objects.select_for_update().filter(component=component)}
         since = min((s.last_window_start for s in states.values() if s.last_window_start), default=None)
-        events_qs = SystemHealthEvent.objects.filter(component=component).exclude(source="selftest")
+        events_qs = (
+            SystemHealthEvent.objects.filter(component=component)
+            .exclude(source="selftest")
+            .values("window_start", "status", "version", *[w.metric for w in rules.WATCHED])
+        )
         if since is not None and len(states) == len(rules.WATCHED):
-            events_qs = events_qs.filter(window_start__gt=since)
-        events = list(events_qs.order_by("window_start", "id").values(
-            "window_start", "status", "version",
-            *[w.metric for w in rules.WATCHED],
-        )[:5000])  # fmt: skip
+            events = list(events_qs.filter(window_start__gt=since).order_by("window_start", "id")[:MAX_EVENTS])
+        else:
+            # A detector seeing this component for the first time learns from its recent history only,
+            # not from the oldest events onward: the newest WARM_UP_EVENTS, in time order.
+            events = list(events_qs.order_by("-window_start", "-id")[:WARM_UP_EVENTS])[::-1]
         found: list[_Found] = []
         back_to_normal: list[tuple[str, datetime]] = []
         for watched in rules.WATCHED:

@@ -10,20 +10,12 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from core314.models import ApiToken, AuditLogEntry, ServiceAccount
+from core314.models import AuditLogEntry
 from core314.tenancy import Actor
 
 
 def audit_log_list(*, actor: Actor) -> QuerySet[AuditLogEntry]:
     return AuditLogEntry.objects.visible_to(actor).select_related("actor")
-
-
-def service_account_list(*, actor: Actor) -> QuerySet[ServiceAccount]:
-    return ServiceAccount.objects.visible_to(actor).select_related("owner", "user")
-
-
-def api_token_list(*, actor: Actor) -> QuerySet[ApiToken]:
-    return ApiToken.objects.visible_to(actor).select_related("service_account")
 
 
 @dataclass

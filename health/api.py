@@ -215,7 +215,8 @@ class SystemHealthEventViewSet(OwnedReadOnlyViewSet):
         if not isinstance(request.data, dict):
             raise DomainError("Send one event as a JSON object.")
         result = services.health_events_ingest(actor=request.user, items=[request.data])
-        event = self.get_queryset().filter(component_id=result.components[0], source="push").latest("id")
+        # COPY returns no ids: the row is the one this batch stored (its component and created_at).
+        event = self.get_queryset().get(component_id=result.components[0], source="push", created_at=result.at)
         return Response(SystemHealthEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=EventBatchSerializer, parameters=[IDEMPOTENCY])

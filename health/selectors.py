@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core314.models import AuditLogEntry
 from core314.tenancy import Actor
-from health.models import Component, ComponentStatus, ExecutionRecord, Probe, SystemHealthEvent
+from health.models import Component, ComponentStatus, Probe, SystemHealthEvent
 
 RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "6h": timedelta(hours=6),
           "24h": timedelta(hours=24), "7d": timedelta(days=7)}  # fmt: skip
@@ -30,10 +30,6 @@ def component_list(*, actor: Actor, type: str = "", status: str = "") -> QuerySe
 
 def probe_list(*, actor: Actor) -> QuerySet[Probe]:
     return Probe.objects.visible_to(actor).select_related("component")
-
-
-def execution_record_list(*, actor: Actor) -> QuerySet[ExecutionRecord]:
-    return ExecutionRecord.objects.visible_to(actor).select_related("component")
 
 
 def health_event_list(

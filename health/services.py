@@ -18,10 +18,10 @@ from psycopg.types.json import Jsonb
 
 from core314 import metrics
 from core314.audit import audit_record
-from core314.live import publish_on_commit, send_now
+from core314.live import publish_on_commit
 from core314.redact import redact
 from core314.services import ConflictError, DomainError
-from core314.tenancy import Actor, effective_owner, groups_for_row
+from core314.tenancy import Actor, effective_owner
 from health import ingest, probes, thresholds
 from health.models import (
     Component,
@@ -57,6 +57,7 @@ class IngestError(DomainError):
 class IngestResult:
     stored: int
     components: list[int] = field(default_factory=list)
+    at: datetime | None = None  # the batch's created_at: with the component, it finds the stored rows
 
 
 # --- Components ------------------------------------------------------------------------------------
@@ -416,7 +417,7 @@ def health_events_ingest(*, actor: Actor, items: Any, now: datetime | None = Non
     _touch_components(touched, now)
     component_status_refresh(component_ids=touched, now=now)
     _after_ingest(touched, components, "health_event", len(rows))
-    return IngestResult(stored=len(rows), components=touched)
+    return IngestResult(stored=len(rows), components=touched, at=now)
 
 
 @transaction.atomic
@@ -440,7 +441,7 @@ def execution_records_ingest(*, actor: Actor, items: Any, now: datetime | None =
     touched = sorted({r["component_id"] for r in rows})
     _touch_components(touched, now)
     _after_ingest(touched, components, "execution_record", len(rows))
-    return IngestResult(stored=len(rows), components=touched)
+    return IngestResult(stored=len(rows), components=touched, at=now)
 
 
 def _after_ingest(touched: list[int], components: Mapping[int, Component], kind: str, count: int) -> None:
@@ -696,11 +697,3 @@ def health_retention_purge(
         )
     logger.info("retention removed %s", removed)
     return removed
-
-
-def publish_now(component: Component, event: str) -> None:
-    """For callers outside a transaction (commands): announce a component change at once."""
-    send_now(
-        groups_for_row(component),
-        {"event": event, "model": "health.component", "id": component.pk, "data": {}},
-    )

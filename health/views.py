@@ -92,11 +92,10 @@ def component_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         return _update_settings(request, component)
     now = timezone.now()
-    span = (
-        selectors.RANGES["24h"]
-        if request.GET.get("range") not in selectors.RANGES
-        else selectors.RANGES[request.GET["range"]]
-    )
+    range_key = request.GET.get("range", "24h")
+    if range_key not in selectors.RANGES:
+        range_key = "24h"
+    span = selectors.RANGES[range_key]
     chart = selectors.chart_series(actor=request.user, start=now - span, end=now, component_ids=[component.pk])
     events = selectors.health_event_list(actor=request.user, component_id=component.pk)
     context = {
@@ -118,7 +117,7 @@ def component_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "end": now.timestamp(),
         },
         "page": keyset_page(events, field="window_start", after=request.GET.get("after"), size=20),
-        "range": request.GET.get("range", "24h"),
+        "range": range_key,
     }
     template = "health/component.html#live" if request.htmx else "health/component.html"
     return render(request, template, context)

@@ -205,3 +205,11 @@ def test_a_tiny_absolute_change_on_a_fast_component_is_not_an_incident(owner: An
     assert services.signals_detect(component_id=component.pk, now=after) == []
     push(component, [500.0], after)
     assert len(services.signals_detect(component_id=component.pk, now=after + STEP)) == 1
+
+
+def test_a_first_run_learns_from_recent_history_and_judges_the_newest_event(owner: Any, start: dt.datetime) -> None:
+    """A component with a long history: the first detection must reach today's anomaly in one run."""
+    component = ComponentFactory(owner=owner)
+    after = push(component, normal(6000, seed=5), start - dt.timedelta(hours=20))
+    push(component, [4000.0], after)
+    assert len(services.signals_detect(component_id=component.pk, now=after + STEP)) == 1
