@@ -298,5 +298,4 @@ class ProbeViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnly
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)
-        data.pop("enabled", None)
         serializer.instance = services.probe_create(actor=self.request.user, **data)

@@ -195,6 +195,7 @@ def probe_create(
     expected_status: int | None = 200,
     body_match: str = "",
     options: Mapping[str, Any] | None = None,
+    enabled: bool = True,
 ) -> Probe:
     if kind not in {k for k, _ in Probe._meta.get_field("kind").choices}:
         raise DomainError(f"Unknown probe kind {kind!r}.")
@@ -210,6 +211,7 @@ def probe_create(
         expected_status=expected_status,
         body_match=body_match,
         options=dict(options or {}),
+        enabled=enabled,
     )
     audit_record(
         actor=actor,

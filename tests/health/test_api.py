@@ -200,3 +200,10 @@ def test_related_fields_accept_only_my_rows(api_for: Any, owner: Any, other_user
         api_for(owner), "/api/v1/actuators/", {"component": foreign.pk, "kind": "cache", "config": {"url": "redis://x"}}
     )
     assert response.status_code == 400 and "component" in response.json()
+
+
+def test_a_probe_can_be_created_disabled(api_for: Any, owner: Any) -> None:
+    component = ComponentFactory(owner=owner)
+    body = {"component": component.pk, "kind": "tcp", "target": "127.0.0.1:9", "enabled": False}
+    response = _post(api_for(owner), "/api/v1/probes/", body)
+    assert response.status_code == 201 and response.json()["enabled"] is False
