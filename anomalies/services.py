@@ -248,6 +248,7 @@ def _open_or_update(component: Component, found: _Found, now: datetime) -> Anoma
         )
         publish_on_commit(row=signal, event="anomaly.opened", data={"severity": severity, "kind": found.kind})
         _enqueue_root_cause(signal.pk)
+        _announce(signal.pk)
         return signal
     worse = rules.SEVERITY_ORDER.index(severity) > rules.SEVERITY_ORDER.index(signal.severity)
     rises = (
@@ -271,9 +272,17 @@ def _open_or_update(component: Component, found: _Found, now: datetime) -> Anoma
             after={"severity": severity},
             reason=explanation,
         )
+        _announce(signal.pk)
     signal.save()
     publish_on_commit(row=signal, event="anomaly.updated", data={"severity": signal.severity})
     return signal
+
+
+def _announce(signal_id: int) -> None:
+    """Tell listeners (healing) after commit; a failing listener must not undo detection."""
+    from anomalies.signals import anomaly_raised
+
+    transaction.on_commit(lambda: anomaly_raised.send_robust(sender=AnomalySignal, signal_id=signal_id))
 
 
 def _enqueue_root_cause(signal_id: int) -> None:
@@ -524,6 +533,7 @@ def external_alert_receive(
             existing.explanation = summary or existing.explanation
             if rules.SEVERITY_ORDER.index(level) > rules.SEVERITY_ORDER.index(existing.severity):
                 existing.severity = level
+                _announce(existing.pk)
             existing.save()
             publish_on_commit(row=existing, event="anomaly.updated", data={"severity": existing.severity})
             return AlertOutcome(fingerprint, component.name, "updated", existing.pk)
@@ -550,6 +560,7 @@ def external_alert_receive(
             reason=summary,
         )
         publish_on_commit(row=signal, event="anomaly.opened", data={"severity": level, "kind": "external_alert"})
+        _announce(signal.pk)
         return AlertOutcome(fingerprint, component.name, "opened", signal.pk)
 
 

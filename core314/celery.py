@@ -29,6 +29,7 @@ def beat_schedule() -> dict[str, tuple[str, float]]:
         "health-rollup": ("health.rollup", float(settings.CORE314_ROLLUP_INTERVAL)),
         "health-retention": ("health.retention", 86_400.0),
         "anomalies-sweep": ("anomalies.sweep", 30.0),
+        "recovery-cycle": ("recovery.cycle", settings.CORE314_HEALING_CYCLE),
     }
 
 

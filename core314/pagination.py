@@ -7,3 +7,7 @@ class KeysetPagination(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class DeployedAtPagination(KeysetPagination):
+    ordering = ("-deployed_at", "-id")

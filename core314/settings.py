@@ -162,6 +162,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_SEND_TASK_EVENTS = True  # gives the heartbeat that /readyz reads
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "core314.beat:TickingDatabaseScheduler"
+CELERY_WORKER_POOL_RESTARTS = True  # lets the Celery actuator restart worker pools remotely
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:"}
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
@@ -255,6 +256,16 @@ CORE314_INGEST_RECORD_LIMIT = env_int("CORE314_INGEST_RECORD_LIMIT", 5000)
 CORE314_RETENTION_DAYS = env_int("CORE314_RETENTION_DAYS", 30)
 # Anomaly signals resolve themselves after the metric has been back in band this long (seconds).
 CORE314_SIGNAL_RESOLVE_AFTER = env_int("CORE314_SIGNAL_RESOLVE_AFTER", 60)
+# Healing: the longest an executor may run, how long approvals wait, the default verification window and
+# cooldown, when a crash-loop backoff resets, and the blast-radius guard (share and minimum of failing components).
+CORE314_ACTION_TIMEOUT = env_int("CORE314_ACTION_TIMEOUT", 30)
+CORE314_APPROVAL_TTL = env_int("CORE314_APPROVAL_TTL", 900)
+CORE314_VERIFY_AFTER = env_int("CORE314_VERIFY_AFTER", 60)
+CORE314_DEFAULT_COOLDOWN = env_int("CORE314_DEFAULT_COOLDOWN", 60)
+CORE314_BACKOFF_RESET = env_int("CORE314_BACKOFF_RESET", 600)
+CORE314_BLAST_RADIUS_SHARE = env_float("CORE314_BLAST_RADIUS_SHARE", 0.5)
+CORE314_BLAST_RADIUS_MIN = env_int("CORE314_BLAST_RADIUS_MIN", 3)
+CORE314_HEALING_CYCLE = env_float("CORE314_HEALING_CYCLE", 5.0)
 # Where the platform's own web server answers (for its self-probe); runstack sets it.
 CORE314_PUBLIC_URL = env_optional("CORE314_PUBLIC_URL")
 

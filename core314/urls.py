@@ -16,7 +16,17 @@ from anomalies.views import (
 from core314 import api, views
 from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
 from health.views import component_detail, export_events, system_monitor
-from recovery.api import ActuatorViewSet, CircuitBreakerViewSet, EscalationTargetViewSet, RecoveryActionViewSet
+from recovery.api import (
+    ActuatorViewSet,
+    BackoffViewSet,
+    CircuitBreakerViewSet,
+    DeploymentViewSet,
+    EscalationTargetViewSet,
+    HealingDecisionViewSet,
+    HealingViewSet,
+    RecoveryActionViewSet,
+    RecoveryPolicyViewSet,
+)
 from recovery.views import recovery_manager
 from selftest.api import SelfTestResultViewSet, SelfTestRunViewSet
 from selftest.views import selftest_panel
@@ -34,6 +44,11 @@ router.register("recovery-actions", RecoveryActionViewSet, basename="recovery-ac
 router.register("circuit-breakers", CircuitBreakerViewSet, basename="circuit-breaker")
 router.register("escalation-targets", EscalationTargetViewSet, basename="escalation-target")
 router.register("actuators", ActuatorViewSet, basename="actuator")
+router.register("recovery-policies", RecoveryPolicyViewSet, basename="recovery-policy")
+router.register("healing-decisions", HealingDecisionViewSet, basename="healing-decision")
+router.register("backoffs", BackoffViewSet, basename="backoff")
+router.register("deployments", DeploymentViewSet, basename="deployment")
+router.register("healing", HealingViewSet, basename="healing")
 router.register("selftest-runs", SelfTestRunViewSet, basename="selftest-run")
 router.register("selftest-results", SelfTestResultViewSet, basename="selftest-result")
 router.register("audit-log", api.AuditLogViewSet, basename="audit-log-entry")

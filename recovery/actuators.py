@@ -3,6 +3,10 @@
 * ``cache``: ``{"url": "redis://host:6379/0"}`` (a Redis database) or ``{"django_cache": "default"}``.
 * ``postgres``: ``{"dsn": "postgresql://user@host:5432/db"}`` — the server whose sessions can be reset.
 * ``webhook``: ``{"url": "https://…", "secret": "…", "timeout_s": 5}`` — the operator's own endpoint.
+* ``process``: ``{"versions": {"v1": {"argv": ["python", "app.py", "--port", "{port}"], "env": {}, "cwd": ""}},
+  "version": "v1", "replicas": 1, "max_replicas": 8, "stop_timeout_s": 5, "port_base": 9100}`` — a local
+  process the platform supervises; ``{replica}``/``{port}`` are filled in per replica.
+* ``celery``: ``{"destinations": ["celery@host"]}`` (empty: every worker) — the platform's own workers.
 
 Kinds that run commands (``process``) or steer workers (``celery``) are administrators' only, because a
 command line is code execution on the platform's machine.
@@ -45,8 +49,13 @@ def clean_config(kind: str, config: Any) -> dict[str, Any]:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
             raise ActuatorConfigError("timeout_s must be a number of seconds, at most 60")
         return {"url": _url(config.get("url"), "url", {"http", "https"}), "secret": secret, "timeout_s": timeout}
-    if kind in ADMIN_ONLY_KINDS:
-        raise ActuatorConfigError(f"{kind} actuators are not available yet")
+    if kind == "process":
+        return _process(config)
+    if kind == "celery":
+        destinations = config.get("destinations", [])
+        if not isinstance(destinations, list) or not all(isinstance(d, str) and d for d in destinations):
+            raise ActuatorConfigError("destinations must be a list of worker names (celery@host)")
+        return {"destinations": destinations}
     raise ActuatorConfigError(f"unknown actuator kind {kind!r}")
 
 
@@ -58,3 +67,46 @@ def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
     if "secret" in shown:
         shown["secret"] = "•" * 8
     return shown
+
+
+def _int(config: dict[str, Any], field: str, default: int, low: int, high: int) -> int:
+    value = config.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ActuatorConfigError(f"{field} must be a whole number from {low} to {high}")
+    return value
+
+
+def _process(config: dict[str, Any]) -> dict[str, Any]:
+    versions = config.get("versions")
+    if not isinstance(versions, dict) or not versions:
+        raise ActuatorConfigError('versions must map a version name to {"argv": [...]}')
+    cleaned_versions = {}
+    for name, spec in versions.items():
+        if not isinstance(name, str) or not 0 < len(name) <= 64:
+            raise ActuatorConfigError("version names are strings of at most 64 characters")
+        if not isinstance(spec, dict):
+            raise ActuatorConfigError(f"version {name!r} must be an object with argv")
+        argv = spec.get("argv")
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) and a for a in argv):
+            raise ActuatorConfigError(f"version {name!r}: argv must be a non-empty list of strings (no shell)")
+        env = spec.get("env", {})
+        if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            raise ActuatorConfigError(f"version {name!r}: env must map names to strings")
+        cwd = spec.get("cwd", "")
+        if not isinstance(cwd, str):
+            raise ActuatorConfigError(f"version {name!r}: cwd must be a path")
+        cleaned_versions[name] = {"argv": argv, "env": env, "cwd": cwd}
+    version = config.get("version", next(iter(cleaned_versions)))
+    if version not in cleaned_versions:
+        raise ActuatorConfigError(f"version {version!r} is not one of the configured versions")
+    max_replicas = _int(config, "max_replicas", 8, 1, 64)
+    cleaned = {
+        "versions": cleaned_versions,
+        "version": version,
+        "replicas": _int(config, "replicas", 1, 0, max_replicas),
+        "max_replicas": max_replicas,
+        "stop_timeout_s": _int(config, "stop_timeout_s", 5, 1, 120),
+    }
+    if config.get("port_base") is not None:
+        cleaned["port_base"] = _int(config, "port_base", 0, 1024, 65_000)
+    return cleaned

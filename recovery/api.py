@@ -4,43 +4,252 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from anomalies.models import AnomalySignal
 from core314.api import OwnedReadOnlyViewSet, OwnedViewSetMixin
+from core314.pagination import DeployedAtPagination
 from core314.services import DomainError
 from core314.tenancy import effective_owner, get_visible_or_404
 from health.models import Component
-from recovery import services
-from recovery.models import Actuator, CircuitBreaker, EscalationTarget, RecoveryAction
+from recovery import selectors, services
+from recovery.models import (
+    ActionType,
+    Actuator,
+    Backoff,
+    CircuitBreaker,
+    Deployment,
+    EscalationTarget,
+    HealingDecision,
+    RecoveryAction,
+    RecoveryPolicy,
+)
+from recovery.services import healing
 
 
 class RecoveryActionSerializer(serializers.ModelSerializer):
     component_name = serializers.CharField(source="component.name", read_only=True)
+    policy_name = serializers.CharField(source="policy.name", read_only=True, default=None)
 
     class Meta:
         model = RecoveryAction
-        fields = "__all__"
-        read_only_fields = ["id", "owner", "created_at"]
+        exclude = ["claimed_by"]
+        read_only_fields = [f.name for f in RecoveryAction._meta.fields if f.name != "claimed_by"]
 
 
-class RecoveryActionViewSet(OwnedReadOnlyViewSet):
+class ManualActionSerializer(serializers.Serializer):
+    component = serializers.IntegerField()
+    action_type = serializers.ChoiceField(choices=ActionType.choices)
+    parameters = serializers.JSONField(required=False, default=dict)
+    reason = serializers.CharField(max_length=1000)
+    signal = serializers.IntegerField(required=False, allow_null=True, default=None)
+    dry_run = serializers.BooleanField(required=False, default=False)
+
+
+class DryRunSerializer(serializers.Serializer):
+    component = serializers.IntegerField()
+    action_type = serializers.ChoiceField(choices=ActionType.choices)
+    parameters = serializers.JSONField(required=False, default=dict)
+
+
+class ActionReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Recovery actions. POST asks for one by hand (``dry_run`` records only its plan); approve, reject and
+    cancel decide pending ones; ``dry-run/`` answers a plan and stores nothing."""
+
     queryset = RecoveryAction.objects.all()
     serializer_class = RecoveryActionSerializer
     filterset_fields = {
         "component": ["exact"],
+        "signal": ["exact"],
         "action_type": ["exact"],
         "status": ["exact", "in"],
+        "verdict": ["exact"],
         "created_at": ["gte", "lt"],
     }
     ordering_fields = ["created_at"]
 
     def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("component")
+        return queryset.select_related("component", "policy")
+
+    @extend_schema(request=ManualActionSerializer, responses={201: RecoveryActionSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = ManualActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        component = get_visible_or_404(Component, request.user, pk=data.pop("component"))
+        signal_id = data.pop("signal")
+        signal = get_visible_or_404(AnomalySignal, request.user, pk=signal_id) if signal_id else None
+        action = healing.action_create_manual(actor=request.user, component=component, signal=signal, **data)
+        return Response(RecoveryActionSerializer(action).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DryRunSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["post"], url_path="dry-run")
+    def dry_run(self, request: Request) -> Response:
+        """What an action would do on a component, step by step. Nothing is done and nothing is stored."""
+        body = DryRunSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        component = get_visible_or_404(Component, request.user, pk=data.pop("component"))
+        return Response(healing.action_dry_run(actor=request.user, component=component, **data))
+
+    @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        target = self.get_object()  # 404 for someone else's action before anything about the body
+        body = ActionReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        action = healing.action_approve(actor=request.user, action=target, **body.validated_data)
+        return Response(RecoveryActionSerializer(action).data)
+
+    @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        target = self.get_object()  # 404 for someone else's action before anything about the body
+        body = ActionReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        action = healing.action_reject(actor=request.user, action=target, **body.validated_data)
+        return Response(RecoveryActionSerializer(action).data)
+
+    @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        target = self.get_object()  # 404 for someone else's action before anything about the body
+        body = ActionReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        action = healing.action_cancel(actor=request.user, action=target, **body.validated_data)
+        return Response(RecoveryActionSerializer(action).data)
+
+    @extend_schema(parameters=[OpenApiParameter("range", str, description="1h, 6h, 24h (default) or 7d")])
+    @action(detail=False, methods=["get"])
+    def statistics(self, request: Request) -> Response:
+        """Success rate, effectiveness and mean time to recover, overall, per action type and per component."""
+        from health.selectors import RANGES
+
+        span = RANGES.get(request.query_params.get("range", "24h"))
+        if span is None:
+            raise DomainError(f"range must be one of {', '.join(RANGES)}.")
+        return Response(selectors.action_statistics(actor=request.user, window=span))
+
+
+class RecoveryPolicySerializer(serializers.ModelSerializer):
+    component_name = serializers.CharField(source="component.name", read_only=True, default=None)
+
+    class Meta:
+        model = RecoveryPolicy
+        fields = "__all__"
+        read_only_fields = ["id", "owner", "created_at", "updated_at"]
+
+
+class RecoveryPolicyViewSet(OwnedViewSetMixin, viewsets.ModelViewSet):
+    """Owned rules mapping anomalies to actions; the first matching enabled policy by priority decides."""
+
+    queryset = RecoveryPolicy.objects.all()
+    serializer_class = RecoveryPolicySerializer
+    pagination_class = None
+    filterset_fields = ["enabled", "action_type", "mode", "component"]
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        owner = effective_owner(self.request.user)
+        serializer.instance = healing.policy_save(actor=self.request.user, owner=owner, **serializer.validated_data)
+
+    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+        policy = serializer.instance
+        serializer.instance = healing.policy_save(
+            actor=self.request.user, owner=policy.owner, policy=policy, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: RecoveryPolicy) -> None:
+        healing.policy_delete(actor=self.request.user, policy=instance)
+
+
+class HealingDecisionSerializer(serializers.ModelSerializer):
+    component_name = serializers.CharField(source="component.name", read_only=True)
+
+    class Meta:
+        model = HealingDecision
+        fields = "__all__"
+        read_only_fields = [f.name for f in HealingDecision._meta.fields]
+
+
+class HealingDecisionViewSet(OwnedReadOnlyViewSet):
+    """Why the engine did (or did not) act on each signal."""
+
+    queryset = HealingDecision.objects.all()
+    serializer_class = HealingDecisionSerializer
+    filterset_fields = ["signal", "component", "outcome"]
+    ordering_fields = ["created_at"]
+
+
+class BackoffSerializer(serializers.ModelSerializer):
+    component_name = serializers.CharField(source="component.name", read_only=True)
+
+    class Meta:
+        model = Backoff
+        fields = "__all__"
+        read_only_fields = [f.name for f in Backoff._meta.fields]
+
+
+class BackoffViewSet(OwnedReadOnlyViewSet):
+    """Cooldowns per component and action: attempts that did not help and when the next run is allowed."""
+
+    queryset = Backoff.objects.all()
+    serializer_class = BackoffSerializer
+    pagination_class = None
+    filterset_fields = ["component", "action_type"]
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    component_name = serializers.CharField(source="component.name", read_only=True)
+
+    class Meta:
+        model = Deployment
+        fields = "__all__"
+        read_only_fields = ["id", "owner", "deployed_at", "deployed_by"]
+
+
+class DeploymentViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Each component's deployment history; deploy tools POST here, rollback returns to the last good one."""
+
+    queryset = Deployment.objects.all()
+    serializer_class = DeploymentSerializer
+    pagination_class = DeployedAtPagination
+    filterset_fields = ["component", "version", "known_good"]
+
+    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+        serializer.instance = services.deployment_record(actor=self.request.user, **serializer.validated_data)
+
+
+class HealingSwitchSerializer(serializers.Serializer):
+    paused = serializers.BooleanField()
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    everyone = serializers.BooleanField(required=False, default=False)
+
+
+class HealingViewSet(viewsets.ViewSet):
+    """The pause switch of automatic healing: yours, or (administrators) everyone's."""
+
+    serializer_class = HealingSwitchSerializer
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def list(self, request: Request) -> Response:
+        return Response(selectors.healing_state(actor=request.user))
+
+    @extend_schema(request=HealingSwitchSerializer, responses=OpenApiTypes.OBJECT)
+    def create(self, request: Request) -> Response:
+        body = HealingSwitchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        healing.healing_pause_set(actor=request.user, **body.validated_data)
+        return Response(selectors.healing_state(actor=request.user))
 
 
 class CircuitBreakerSerializer(serializers.ModelSerializer):
@@ -172,6 +381,12 @@ class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewse
         )
 
 
+class ProcessControlSerializer(serializers.Serializer):
+    operation = serializers.ChoiceField(choices=["start", "stop", "deploy", "status"])
+    version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    replicas = serializers.IntegerField(required=False, min_value=0, max_value=64, allow_null=True, default=None)
+
+
 class ActuatorSerializer(serializers.ModelSerializer):
     component_name = serializers.CharField(source="component.name", read_only=True)
     config = serializers.JSONField(write_only=True)
@@ -212,3 +427,13 @@ class ActuatorViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadO
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = services.actuator_save(actor=self.request.user, **data)
+
+    @extend_schema(request=ProcessControlSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"])
+    def control(self, request: Request, pk: str | None = None) -> Response:
+        """A supervised process: start, stop, deploy (switch version) or status. Administrators only."""
+        actuator = self.get_object()
+        body = ProcessControlSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        answer = services.process_control(actor=request.user, actuator=actuator, **body.validated_data)
+        return Response(answer)

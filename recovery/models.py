@@ -48,9 +48,60 @@ class Verdict(models.TextChoices):
     WORSE = "worse", "Worse"
 
 
+IN_FLIGHT = (ActionStatus.PENDING_APPROVAL, ActionStatus.APPROVED, ActionStatus.RUNNING)
+
+
+class RecoveryPolicy(OwnedModel):
+    """An owned rule mapping anomalies to actions: the first matching enabled policy (by priority) decides.
+
+    ``chain`` lists the next steps (``[{"action_type": …, "parameters": {…}}]``) tried when a step does not
+    help; after the last one the engine escalates (``alert_escalation``), never gives up silently.
+    """
+
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower is tried first.")
+    kinds = models.JSONField(default=list, blank=True, help_text="Anomaly kinds matched; empty matches any.")
+    min_severity = models.CharField(max_length=8, default="medium")
+    component = models.ForeignKey(
+        Component, on_delete=models.CASCADE, null=True, blank=True, related_name="recovery_policies"
+    )
+    component_type = models.CharField(max_length=20, blank=True)
+    tag = models.CharField(max_length=50, blank=True)
+    action_type = models.CharField(max_length=24, choices=ActionType.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    mode = models.CharField(max_length=10, choices=ActionMode.choices, default=ActionMode.APPROVAL)
+    chain = models.JSONField(default=list, blank=True, help_text="Next steps when a step does not help.")
+    cooldown_s = models.PositiveIntegerField(default=60, help_text="First wait before repeating an action.")
+    max_cooldown_s = models.PositiveIntegerField(default=1800, help_text="The doubling wait stops here.")
+    max_per_hour = models.PositiveSmallIntegerField(default=6, help_text="Runs per hour per component.")
+    verify_after_s = models.PositiveIntegerField(default=60, help_text="Verification window after the action.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "recovery policies"
+        ordering = ["priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="policy_owner_name"),
+            models.CheckConstraint(condition=Q(action_type__in=ActionType.values), name="policy_type_valid"),
+            models.CheckConstraint(condition=Q(mode__in=ActionMode.values), name="policy_mode_valid"),
+            models.CheckConstraint(condition=Q(cooldown_s__gte=1), name="policy_cooldown_positive"),
+            models.CheckConstraint(condition=Q(max_per_hour__gte=1), name="policy_hourly_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def steps(self) -> list[dict[str, Any]]:
+        return [{"action_type": self.action_type, "parameters": self.parameters}, *self.chain]
+
+
 class RecoveryAction(OwnedModel):
     """One attempt to heal a component: planned, possibly approved, executed once, then judged."""
 
+    policy = models.ForeignKey(RecoveryPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="actions")
+    step = models.PositiveSmallIntegerField(default=0, help_text="Position in the policy's chain.")
     signal = models.ForeignKey(
         AnomalySignal, on_delete=models.SET_NULL, null=True, blank=True, related_name="recovery_actions"
     )
@@ -75,6 +126,15 @@ class RecoveryAction(OwnedModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    in_flight = models.BooleanField(default=False, help_text="Pending, approved, running or being verified.")
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A running action not done by then died.")
+    claimed_by = models.CharField(max_length=200, blank=True)
+    verify_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    before_metrics = models.JSONField(null=True, blank=True)
+    after_metrics = models.JSONField(null=True, blank=True)
+    time_to_recover_s = models.FloatField(null=True, blank=True, help_text="Detection to recovery.")
 
     class Meta:
         db_table = "recovery_actions"
@@ -88,10 +148,101 @@ class RecoveryAction(OwnedModel):
             models.CheckConstraint(condition=Q(action_type__in=ActionType.values), name="recovery_type_valid"),
             models.CheckConstraint(condition=Q(status__in=ActionStatus.values), name="recovery_status_valid"),
             models.CheckConstraint(condition=Q(mode__in=ActionMode.values), name="recovery_mode_valid"),
+            # One action in flight per component, held by the database rather than by a lock in memory.
+            models.UniqueConstraint(fields=["component"], condition=Q(in_flight=True), name="recovery_one_in_flight"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_action_type_display()} #{self.pk} ({self.status})"
+
+
+class DecisionOutcome(models.TextChoices):
+    ACTED = "acted", "Action created"
+    DEFERRED = "deferred", "Deferred"
+    SKIPPED = "skipped", "Nothing to do"
+
+
+class HealingDecision(OwnedModel):
+    """What the engine decided for a signal at a severity: one row, so a burst of triggers decides once."""
+
+    signal = models.ForeignKey(AnomalySignal, on_delete=models.CASCADE, related_name="healing_decisions")
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="healing_decisions")
+    severity = models.CharField(max_length=8)
+    outcome = models.CharField(max_length=8, choices=DecisionOutcome.choices)
+    reason = models.CharField(max_length=300)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    action = models.ForeignKey(RecoveryAction, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["signal", "severity"], name="decision_one_per_signal_severity"),
+        ]
+        indexes = [models.Index(fields=["outcome", "retry_at"], name="decision_outcome_retry")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} for signal {self.signal_id}: {self.reason}"
+
+
+class Backoff(OwnedModel):
+    """Per (component, action): attempts that did not help and when the next is allowed (crash-loop backoff)."""
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="backoffs")
+    action_type = models.CharField(max_length=24, choices=ActionType.choices)
+    attempts = models.PositiveIntegerField(default=0)
+    next_allowed_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["component", "action_type"], name="backoff_component_action")]
+
+    def __str__(self) -> str:
+        return f"{self.action_type} on {self.component}: {self.attempts} attempt(s)"
+
+
+class HealingSwitch(models.Model):
+    """The pause switch for automatic healing: one global row (``user`` empty) and one per user."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="healing_switch"
+    )
+    is_global = models.BooleanField(default=False, editable=False)
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(max_length=300, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_global"], condition=Q(is_global=True), name="healing_one_global"),
+            models.CheckConstraint(condition=Q(is_global=True) ^ Q(user__isnull=False), name="healing_global_or_user"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user or "everyone"
+        return f"healing for {who}: {'paused' if self.paused else 'on'}"
+
+
+class Deployment(OwnedModel):
+    """A component's deployment history: which version ran when and how; rollback goes to the last good one."""
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="deployments")
+    version = models.CharField(max_length=64)
+    spec = models.JSONField(default=dict, blank=True, help_text="How to run it (process: argv, env, cwd).")
+    deployed_at = models.DateTimeField(default=timezone.now)
+    deployed_by = models.CharField(max_length=150, blank=True)
+    known_good = models.BooleanField(null=True, blank=True, help_text="Set by hand; else judged from health events.")
+
+    class Meta:
+        ordering = ["-deployed_at", "-id"]
+        indexes = [models.Index(fields=["component", "-deployed_at"], name="deployment_component_at")]
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.version} at {self.deployed_at:%Y-%m-%d %H:%M}"
 
 
 class BreakerState(models.TextChoices):
@@ -178,6 +329,7 @@ class Actuator(OwnedModel):
     component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="actuators")
     kind = models.CharField(max_length=10, choices=ActuatorKind.choices)
     config = models.JSONField(default=dict)
+    state = models.JSONField(default=dict, blank=True, help_text="What the actuator runs now (process: pids).")
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)

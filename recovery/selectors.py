@@ -1,17 +1,34 @@
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from datetime import datetime, timedelta
+from typing import Any
 
-from core314.tenancy import Actor
-from recovery.models import ActionStatus, CircuitBreaker, RecoveryAction
+from django.db.models import Avg, Count, Q, QuerySet
+from django.utils import timezone
+
+from core314.tenancy import Actor, effective_owner_id
+from recovery.models import ActionStatus, ActionType, CircuitBreaker, HealingSwitch, RecoveryAction
+
+FINISHED = (ActionStatus.SUCCEEDED, ActionStatus.FAILED)
 
 
-def action_list(*, actor: Actor, status: str = "", action_type: str = "") -> QuerySet[RecoveryAction]:
-    queryset = RecoveryAction.objects.visible_to(actor).select_related("component")
+def action_list(
+    *,
+    actor: Actor,
+    status: str = "",
+    action_type: str = "",
+    component_id: int | None = None,
+    since: datetime | None = None,
+) -> QuerySet[RecoveryAction]:
+    queryset = RecoveryAction.objects.visible_to(actor).select_related("component", "signal", "policy")
     if status:
         queryset = queryset.filter(status=status)
     if action_type:
         queryset = queryset.filter(action_type=action_type)
+    if component_id:
+        queryset = queryset.filter(component_id=component_id)
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
     return queryset
 
 
@@ -22,5 +39,71 @@ def action_status_counts(*, actor: Actor) -> dict[str, int]:
     return counts
 
 
+def _rates(rows: QuerySet[Any]) -> dict[str, Any]:
+    totals = rows.aggregate(
+        total=Count("id"),
+        finished=Count("id", filter=Q(status__in=FINISHED)),
+        succeeded=Count("id", filter=Q(status=ActionStatus.SUCCEEDED)),
+        judged=Count("id", filter=~Q(verdict="")),
+        helped=Count("id", filter=Q(verdict__in=["resolved", "improved"])),
+        effectiveness=Avg("effectiveness"),
+        mttr=Avg("time_to_recover_s"),
+    )
+    return {
+        "total": totals["total"],
+        "succeeded": totals["succeeded"],
+        "failed": totals["finished"] - totals["succeeded"],
+        "success_rate": round(totals["succeeded"] / totals["finished"], 4) if totals["finished"] else None,
+        "helped_rate": round(totals["helped"] / totals["judged"], 4) if totals["judged"] else None,
+        "effectiveness": round(totals["effectiveness"], 4) if totals["effectiveness"] is not None else None,
+        "mean_time_to_recover_s": round(totals["mttr"], 3) if totals["mttr"] is not None else None,
+    }
+
+
+def action_statistics(*, actor: Actor, window: timedelta, now: datetime | None = None) -> dict[str, Any]:
+    """The original design's recovery statistics: success rate, effectiveness and time to recover, overall,
+    per action type and per component, over ``window``."""
+    now = now or timezone.now()
+    recent = RecoveryAction.objects.visible_to(actor).filter(created_at__gte=now - window)
+    healing = recent.exclude(action_type=ActionType.ALERT_ESCALATION)
+    types = healing.order_by().values_list("action_type", flat=True).distinct()
+    by_type = {action_type: _rates(healing.filter(action_type=action_type)) for action_type in types}
+    components = healing.order_by().values_list("component_id", "component__name").distinct()
+    by_component = {name: _rates(healing.filter(component_id=pk)) for pk, name in components}
+    return {
+        "window_seconds": int(window.total_seconds()),
+        **_rates(healing),
+        "escalations": recent.filter(action_type=ActionType.ALERT_ESCALATION).count(),
+        "by_status": dict(recent.order_by().values_list("status").annotate(n=Count("id"))),
+        "by_verdict": dict(healing.exclude(verdict="").order_by().values_list("verdict").annotate(n=Count("id"))),
+        "by_type": by_type,
+        "by_component": by_component,
+    }
+
+
 def breaker_list(*, actor: Actor) -> QuerySet[CircuitBreaker]:
     return CircuitBreaker.objects.visible_to(actor).select_related("component").order_by("component__name")
+
+
+def healing_state(*, actor: Actor) -> dict[str, Any]:
+    """Is automatic healing paused, for everyone or for this actor's components?"""
+    owner_id = effective_owner_id(actor)
+    switches = {
+        ("global" if s.is_global else "mine"): s
+        for s in HealingSwitch.objects.filter(Q(is_global=True) | Q(user_id=owner_id)).select_related("changed_by")
+    }
+    everyone, mine = switches.get("global"), switches.get("mine")
+    return {
+        "paused_globally": bool(everyone and everyone.paused),
+        "paused_for_me": bool(mine and mine.paused),
+        "global_reason": everyone.reason if everyone else "",
+        "my_reason": mine.reason if mine else "",
+    }
+
+
+def action_timeline(*, action: RecoveryAction) -> list[dict[str, Any]]:
+    """What happened to an action, from its audit entries (already scoped: the action is visible)."""
+    from core314.models import AuditLogEntry
+
+    entries = AuditLogEntry.objects.filter(object_type=action._meta.label_lower, object_id=str(action.pk))
+    return list(entries.order_by("created_at", "id").values("created_at", "action", "actor_label", "reason", "after"))

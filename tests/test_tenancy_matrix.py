@@ -24,7 +24,15 @@ from core314 import services
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.tenancy import OwnedQuerySet
 from health.models import Component
-from recovery.models import Actuator, CircuitBreaker, EscalationTarget
+from recovery.models import (
+    Actuator,
+    Backoff,
+    CircuitBreaker,
+    Deployment,
+    EscalationTarget,
+    HealingDecision,
+    RecoveryPolicy,
+)
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +130,12 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
     actuator = Actuator.objects.create(
         owner=user, component=component, kind="webhook", config={"url": f"https://{mark}.example/hook"}
     )
+    policy = RecoveryPolicy.objects.create(owner=user, name=f"{mark}-policy", action_type="restart_function")
+    decision = HealingDecision.objects.create(
+        owner=user, signal=signal, component=component, severity="high", outcome="skipped", reason=f"{mark}-why"
+    )
+    backoff = Backoff.objects.create(owner=user, component=component, action_type="restart_function", attempts=2)
+    deployment = Deployment.objects.create(owner=user, component=component, version=f"{mark}-v2")
     idempotency = IdempotencyKey.objects.create(
         owner=user, scope="test", key=f"{mark}-key", request_hash="x", response_status=201, response_body={}
     )
@@ -143,6 +157,10 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
         CircuitBreaker: breaker,
         EscalationTarget: escalation,
         Actuator: actuator,
+        RecoveryPolicy: policy,
+        HealingDecision: decision,
+        Backoff: backoff,
+        Deployment: deployment,
     }
     return rows, [mark]
 

@@ -113,6 +113,21 @@ def breaker_record_trial(*, component_id: int, ok: bool, now: datetime | None = 
     return breaker
 
 
+def breakers_promote(*, now: datetime) -> int:
+    """Open breakers whose cooldown has passed become half-open in the table too (the page shows it)."""
+    promoted = 0
+    due = CircuitBreaker.objects.filter(state=BreakerState.OPEN, half_open_at__lte=now)
+    for breaker_id in due.values_list("pk", flat=True)[:200]:
+        with transaction.atomic():
+            breaker = CircuitBreaker.objects.select_for_update().filter(pk=breaker_id, state=BreakerState.OPEN)
+            breaker = breaker.first()
+            if breaker is not None:
+                breaker.trial_passed = 0
+                _transition(breaker, BreakerState.HALF_OPEN, actor=None, reason="cooldown over: trial calls", now=now)
+                promoted += 1
+    return promoted
+
+
 def breaker_view(breaker: CircuitBreaker | None, component: Component, now: datetime | None = None) -> BreakerView:
     now = now or timezone.now()
     if breaker is None:
@@ -211,3 +226,85 @@ def actuator_save(*, actor: Actor, component: Component, kind: str, config: Any,
         after={"kind": kind, "enabled": enabled, "config": redacted(kind, cleaned)},
     )
     return actuator
+
+
+@transaction.atomic
+def deployment_record(
+    *, actor: Actor, component: Component, version: str, spec: Any = None, known_good: bool | None = None
+) -> Any:
+    """Record that ``version`` now runs on ``component`` (deploy tools call this; process switches do it too)."""
+    from recovery.models import Deployment
+
+    if not isinstance(version, str) or not 0 < len(version.strip()) <= 64:
+        raise DomainError("version must be a non-empty string of at most 64 characters.")
+    if spec is not None and not isinstance(spec, dict):
+        raise DomainError("spec must be a JSON object.")
+    deployment = Deployment.objects.create(
+        owner_id=component.owner_id,
+        component=component,
+        version=version.strip(),
+        spec=spec or {},
+        known_good=known_good,
+        deployed_by=getattr(actor, "username", "") or "system",
+    )
+    audit_record(actor=actor, action="deployment.record", target=deployment, after={"version": deployment.version})
+    return deployment
+
+
+def process_control(
+    *, actor: Actor, actuator: Actuator, operation: str, version: str = "", replicas: int | None = None
+) -> dict[str, Any]:
+    """Start, stop or deploy (switch version) a supervised process; administrators only."""
+    from core314.tenancy import is_admin
+    from recovery import supervisor
+    from recovery.models import Deployment
+
+    if not is_admin(actor):
+        raise PermissionDeniedError("Only administrators start and stop processes.")
+    if actuator.kind != "process":
+        raise DomainError("This actuator does not supervise a process.")
+    if operation not in {"start", "stop", "deploy", "status"}:
+        raise DomainError("operation must be start, stop, deploy or status.")
+    state = actuator.state or {}
+    if operation == "status":
+        return supervisor.describe(state)
+    config = actuator.config
+    current = state.get("version") or config["version"]
+    target = version or current
+    if target not in config["versions"]:
+        raise DomainError(f"version {target!r} is not configured.")
+    count = config["replicas"] if replicas is None else replicas
+    if operation == "stop":
+        count = 0
+    elif not 1 <= count <= config["max_replicas"]:
+        raise DomainError(f"replicas must be from 1 to {config['max_replicas']}.")
+    with transaction.atomic():
+        locked = Actuator.objects.select_for_update().get(pk=actuator.pk)
+        try:
+            new_state, done = supervisor.converge(
+                config,
+                locked.state or {},
+                version=target,
+                replicas=count,
+                name=f"{locked.component_id}-{locked.component.name}"[:60],
+                restart=operation == "deploy",
+            )
+        except supervisor.SupervisorError as exc:
+            raise DomainError(str(exc)) from exc
+        locked.state = new_state
+        locked.save(update_fields=["state", "updated_at"])
+        first_start = not Deployment.objects.filter(component_id=locked.component_id).exists()
+        if operation == "deploy" or (operation == "start" and (target != current or first_start)):
+            Deployment.objects.create(
+                owner_id=locked.owner_id,
+                component_id=locked.component_id,
+                version=target,
+                spec=config["versions"][target],
+                deployed_by=getattr(actor, "username", ""),
+            )
+        audit_record(
+            actor=actor, action=f"process.{operation}", target=locked, after={"version": target, "replicas": count},
+            reason="; ".join(done)[:1000],
+        )  # fmt: skip
+        publish_on_commit(row=locked, event="actuator.changed", data={"operation": operation})
+    return {**supervisor.describe(new_state), "steps": done}
