@@ -163,7 +163,11 @@ CELERY_WORKER_SEND_TASK_EVENTS = True  # gives the heartbeat that /readyz reads
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "core314.beat:TickingDatabaseScheduler"
 CELERY_WORKER_POOL_RESTARTS = True  # lets the Celery actuator restart worker pools remotely
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:"}
+# An unacknowledged task (its worker died) is delivered again after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_PREFIX}:",
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+}
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

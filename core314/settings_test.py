@@ -24,4 +24,4 @@ REDIS_PREFIX = f"c314test-{_checkout}-{_worker}"
 CACHES["default"]["KEY_PREFIX"] = REDIS_PREFIX  # noqa: F405
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{REDIS_PREFIX}:asgi"  # noqa: F405
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}.default"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{REDIS_PREFIX}:"}  # noqa: F405

@@ -16,6 +16,7 @@ from anomalies.views import (
 from core314 import api, views
 from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
 from health.views import component_detail, export_events, system_monitor
+from recovery import views as recovery_views
 from recovery.api import (
     ActuatorViewSet,
     BackoffViewSet,
@@ -27,7 +28,6 @@ from recovery.api import (
     RecoveryActionViewSet,
     RecoveryPolicyViewSet,
 )
-from recovery.views import recovery_manager
 from selftest.api import SelfTestResultViewSet, SelfTestRunViewSet
 from selftest.views import selftest_panel
 
@@ -72,7 +72,28 @@ urlpatterns = [
     path("anomaly-console/silences", silence_add, name="anomaly-silence-add"),
     path("anomaly-console/components/<int:pk>/detection", detection_settings, name="anomaly-detection-settings"),
     path("anomaly-console/silences/<int:pk>/end", silence_stop, name="anomaly-silence-end"),
-    path("recovery-manager", recovery_manager, name="recovery-manager"),
+    path("recovery-manager", recovery_views.recovery_manager, name="recovery-manager"),
+    path("recovery-manager/actions/<int:pk>/", recovery_views.action_detail, name="recovery-action"),
+    path(
+        "recovery-manager/actions/<int:pk>/approve",
+        recovery_views.action_act,
+        {"verb": "approve"},
+        name="recovery-approve",
+    ),
+    path(
+        "recovery-manager/actions/<int:pk>/reject",
+        recovery_views.action_act,
+        {"verb": "reject"},
+        name="recovery-reject",
+    ),
+    path(
+        "recovery-manager/actions/<int:pk>/cancel",
+        recovery_views.action_act,
+        {"verb": "cancel"},
+        name="recovery-cancel",
+    ),
+    path("recovery-manager/manual/", recovery_views.action_manual, name="recovery-manual"),
+    path("recovery-manager/pause/", recovery_views.healing_pause, name="recovery-pause"),
     path("selftest-panel", selftest_panel, name="selftest-panel"),
     path("audit-log", views.audit_log, name="audit-log"),
     path("api/v1/", include(router.urls)),

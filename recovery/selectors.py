@@ -107,3 +107,51 @@ def action_timeline(*, action: RecoveryAction) -> list[dict[str, Any]]:
 
     entries = AuditLogEntry.objects.filter(object_type=action._meta.label_lower, object_id=str(action.pk))
     return list(entries.order_by("created_at", "id").values("created_at", "action", "actor_label", "reason", "after"))
+
+
+def action_series(*, actor: Actor, action: RecoveryAction, points: int = 240) -> dict[str, Any]:
+    """The signal's metric (or availability) before and after the action, for the before/after chart."""
+    from anomalies.rules import BY_METRIC
+    from health.models import SystemHealthEvent
+
+    signal = action.signal
+    metric = signal.metric if signal is not None and signal.metric in BY_METRIC else "availability"
+    start = (signal.first_seen_at if signal else action.created_at) - timedelta(minutes=10)
+    end = (action.verified_at or action.finished_at or timezone.now()) + timedelta(minutes=10)
+    rows = list(
+        SystemHealthEvent.objects.visible_to(actor)
+        .filter(component_id=action.component_id, window_start__gte=start, window_start__lt=end)
+        .exclude(**{f"{metric}__isnull": True})
+        .order_by("window_start")
+        .values_list("window_start", metric)[:5000]
+    )
+    rows = rows[:: max(1, len(rows) // points)]
+    series = [{"name": metric, "values": [value for _, value in rows]}]
+    if signal is not None and signal.band_high is not None and metric == signal.metric:
+        series.append({"name": "normal band (top)", "values": [signal.band_high] * len(rows)})
+    marks = [
+        {"at": moment.timestamp(), "label": label}
+        for moment, label in ((action.started_at, "action started"), (action.finished_at, "action finished"))
+        if moment is not None
+    ]
+    return {
+        "timestamps": [at.timestamp() for at, _ in rows],
+        "series": series,
+        "marks": marks,
+        "metric": metric,
+        "start": start.timestamp(),
+        "end": end.timestamp(),
+    }
+
+
+def recovery_summary(*, actor: Actor, window: timedelta) -> dict[str, Any]:
+    """The Recovery Manager's cards."""
+    stats = action_statistics(actor=actor, window=window)
+    return {
+        "success_rate": stats["success_rate"],
+        "helped_rate": stats["helped_rate"],
+        "effectiveness": stats["effectiveness"],
+        "mttr": stats["mean_time_to_recover_s"],
+        "escalations": stats["escalations"],
+        "total": stats["total"],
+    }

@@ -31,3 +31,16 @@ def ms(value: Any) -> str:
         return "\u2013"
     value = float(value)
     return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+@register.filter
+def duration(value: Any) -> str:
+    """Seconds as ``42 s``, ``3 m 20 s`` or ``2 h 05 m``; empty values as an en dash."""
+    if value is None or value == "":
+        return "\u2013"
+    seconds = round(float(value))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} m {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} m"

@@ -56,6 +56,7 @@ KEY_METRICS = ("latency_p95_ms", "error_rate", "availability", "throughput_rps",
 FAILING = (ComponentStatus.UNHEALTHY, ComponentStatus.CRITICAL)
 # Escalations tell people; they never occupy the component's in-flight slot and are not verified.
 NOT_HEALING = {ActionType.ALERT_ESCALATION}
+ESCALATION_QUIET = timedelta(minutes=10)
 
 
 # --- Reading the rules -------------------------------------------------------------------------------------
@@ -243,13 +244,14 @@ def _enqueue(action_id: int) -> None:
 def _escalate(
     component: Component, signal: AnomalySignal | None, reason: str, now: datetime, policy: RecoveryPolicy | None = None
 ) -> RecoveryAction | None:
-    """Tell people, once per signal and reason (automatic, whatever the policy's mode: it changes nothing)."""
-    if (
-        signal is not None
-        and RecoveryAction.objects.filter(
-            signal=signal, action_type=ActionType.ALERT_ESCALATION, reason=reason[:1000]
-        ).exists()
-    ):
+    """Tell people (automatic, whatever the policy's mode: it changes nothing), once per signal and reason,
+    and not again for the same reason on the same component within ESCALATION_QUIET: a burst of signals
+    pages once."""
+    sent = RecoveryAction.objects.filter(component=component, action_type=ActionType.ALERT_ESCALATION)
+    same = Q(reason=reason[:1000], created_at__gte=now - ESCALATION_QUIET)
+    if signal is not None:
+        same |= Q(signal=signal, reason=reason[:1000])
+    if sent.filter(same).exists():
         return None
     return _create(
         component=component,
@@ -428,7 +430,11 @@ def action_execute(*, action_id: int, now: datetime | None = None) -> RecoveryAc
     """Run an approved action exactly once: claim it in a committed transaction, execute, record the result."""
     now = now or timezone.now()
     with transaction.atomic():
-        action = RecoveryAction.objects.select_for_update().select_related("component", "signal").filter(pk=action_id)
+        action = (
+            RecoveryAction.objects.select_for_update(of=("self",))
+            .select_related("component", "signal")
+            .filter(pk=action_id)
+        )
         action = action.first()
         if action is None:
             return None
@@ -463,7 +469,7 @@ def action_execute(*, action_id: int, now: datetime | None = None) -> RecoveryAc
 def _finish(action_id: int, result: Result, actuator: Actuator | None) -> RecoveryAction:
     now = timezone.now()
     with transaction.atomic():
-        action = RecoveryAction.objects.select_for_update().select_related("component", "signal", "policy")
+        action = RecoveryAction.objects.select_for_update(of=("self",)).select_related("component", "signal", "policy")
         action = action.get(pk=action_id)
         if action.status != ActionStatus.RUNNING or action.claimed_by != _me():
             # Declared lost meanwhile (failed, outcome unknown): keep that, but record what actually happened.
@@ -560,7 +566,11 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
     """After the verification window: a verdict from the events that followed; continue the chain if it did not help."""
     now = now or timezone.now()
     with transaction.atomic():
-        action = RecoveryAction.objects.select_for_update().select_related("signal", "policy").filter(pk=action_id)
+        action = (
+            RecoveryAction.objects.select_for_update(of=("self",))
+            .select_related("signal", "policy")
+            .filter(pk=action_id)
+        )
         action = action.first()
         if action is None or action.verified_at or action.status != ActionStatus.SUCCEEDED or not action.in_flight:
             return action
@@ -720,7 +730,9 @@ def _expire(action_id: int, now: datetime) -> int:
 
 
 def _locked_action(action: RecoveryAction) -> RecoveryAction:
-    return RecoveryAction.objects.select_for_update().select_related("component", "signal").get(pk=action.pk)
+    return (
+        RecoveryAction.objects.select_for_update(of=("self",)).select_related("component", "signal").get(pk=action.pk)
+    )
 
 
 @transaction.atomic

@@ -21,7 +21,19 @@
       columns.push(s[metric]);
     });
     var width = Math.max(280, el.clientWidth || el.parentElement.clientWidth - 32);
-    new uPlot({ width: width, height: 200, series: series, legend: { live: true },
+    // Vertical markers (e.g. when a recovery action started and finished), drawn over the plot.
+    var marks = data.marks || [];
+    var drawMarks = function (u) {
+      var ctx = u.ctx;
+      marks.forEach(function (m) {
+        var x = Math.round(u.valToPos(m.at, "x", true));
+        ctx.save(); ctx.strokeStyle = "#6a7686"; ctx.setLineDash([4, 4]); ctx.lineWidth = 1;
+        ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+        ctx.setLineDash([]); ctx.fillStyle = "#3a4656"; ctx.font = (11 * devicePixelRatio) + "px sans-serif";
+        ctx.fillText(m.label, x + 4, u.bbox.top + 12 * devicePixelRatio); ctx.restore();
+      });
+    };
+    new uPlot({ width: width, height: 200, series: series, legend: { live: true }, hooks: { draw: [drawMarks] },
                 axes: [{}, { size: 56 }], scales: { x: { time: true, range: function () { return [data.start, data.end]; } }, y: { range: function (u, min, max) { return [0, Math.max(max || 1, metric === "p95" ? 1 : 0.1) * 1.1]; } } } },
               columns, el);
   }

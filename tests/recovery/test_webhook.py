@@ -2,48 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from recovery.executors.base import ParameterError
 from recovery.executors.webhook import WebhookAction
-
-SECRET = "a-shared-secret-of-some-length"
-
-
-class Endpoint(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-    status = 200
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        stamp = self.headers["X-Core314-Timestamp"]
-        expected = "sha256=" + hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-        valid = hmac.compare_digest(expected, self.headers["X-Core314-Signature"])
-        Endpoint.received.append({"valid": valid, "body": json.loads(body)})
-        self.send_response(Endpoint.status if valid else 401)
-        self.end_headers()
-        self.wfile.write(b'{"accepted": true}')
-
-
-@pytest.fixture
-def endpoint() -> Iterator[str]:
-    Endpoint.received, Endpoint.status = [], 200
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/heal"
-    server.shutdown()
-    server.server_close()
+from tests.recovery.conftest import SECRET, Endpoint
 
 
 def context(url: str) -> dict[str, Any]:

@@ -1,0 +1,203 @@
+"""The healing engine on the real database: decide, execute once, verify, continue the chain, escalate;
+and the safety rules (one in flight, pause, approvals that expire, blast radius)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from anomalies.models import AnomalySignal
+from core314.services import ConflictError
+from health.models import Component
+from recovery.models import Actuator, CircuitBreaker, HealingDecision, RecoveryAction, RecoveryPolicy
+from recovery.services import healing
+from tests import factories
+from tests.recovery.conftest import SECRET, Endpoint
+
+
+def _setup(owner: Any, url: str, **policy: Any) -> Component:
+    RecoveryPolicy.objects.filter(owner=owner).delete()  # start from a known set, not the defaults
+    component = factories.ComponentFactory(owner=owner, name="payments")
+    Actuator.objects.create(
+        owner=owner, component=component, kind="webhook", config={"url": url, "secret": SECRET, "timeout_s": 3}
+    )
+    fields = {
+        "name": "errors",
+        "kinds": ["error_rate_increase"],
+        "min_severity": "medium",
+        "action_type": "restart_function",
+        "mode": "automatic",
+        "chain": [{"action_type": "circuit_breaker", "parameters": {"cooldown_s": 30}}],
+        "verify_after_s": 30,
+        "cooldown_s": 60,
+        **policy,
+    }
+    RecoveryPolicy.objects.create(owner=owner, **fields)
+    return component
+
+
+def _signal(component: Component, **fields: Any) -> AnomalySignal:
+    values = {
+        "kind": "error_rate_increase",
+        "metric": "error_rate",
+        "severity": "high",
+        "observed_value": 0.4,
+        "expected_value": 0.01,
+        "band_low": 0.0,
+        "band_high": 0.03,
+        "first_seen_at": timezone.now() - timedelta(seconds=60),
+        **fields,
+    }
+    return factories.AnomalySignalFactory(component=component, **values)
+
+
+def _events(component: Component, error_rate: float, after: Any, count: int = 3) -> None:
+    for i in range(count):
+        start = after + timedelta(seconds=1 + 10 * i)
+        factories.HealthEventFactory(
+            component=component, window_start=start, window_end=start + timedelta(seconds=10), error_rate=error_rate
+        )
+
+
+def test_a_signal_is_healed_once_verified_and_resolved(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint)
+    signal = _signal(component)
+
+    decision = healing.heal_signal(signal_id=signal.pk)
+    assert decision.outcome == "acted"
+    action = decision.action
+    assert (action.status, action.in_flight, action.mode) == ("approved", True, "automatic")
+    assert action.plan["steps"][0].startswith("POST a signed restart_function request")
+    assert action.before_metrics["signal_value"] == 0.4
+
+    action = healing.action_execute(action_id=action.pk)
+    assert action.status == "succeeded" and action.in_flight  # still in flight until verified
+    assert [r["valid"] for r in Endpoint.received] == [True]
+    assert Endpoint.received[0]["body"]["action"] == "restart_function"
+    assert healing.action_execute(action_id=action.pk).status == "succeeded"  # a second delivery does nothing
+    assert len(Endpoint.received) == 1
+
+    _events(component, 0.01, action.finished_at)
+    action = healing.action_verify(action_id=action.pk, now=action.verify_at + timedelta(seconds=1))
+    assert (action.verdict, action.effectiveness, action.in_flight) == ("resolved", 1.0, False)
+    assert 60 <= action.time_to_recover_s < 120
+    signal.refresh_from_db()
+    assert signal.status == "resolved" and f"#{action.pk}" in signal.resolution_note
+
+
+def test_an_action_that_does_not_help_continues_the_chain_then_escalates(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint)
+    signal = _signal(component)
+    first = healing.action_execute(action_id=healing.heal_signal(signal_id=signal.pk).action.pk)
+    _events(component, 0.45, first.finished_at)
+    first = healing.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
+    assert first.verdict == "worse" or first.verdict == "no_effect"
+
+    second = RecoveryAction.objects.get(signal=signal, step=1)
+    assert second.action_type == "circuit_breaker" and second.status == "approved"
+    second = healing.action_execute(action_id=second.pk)
+    assert CircuitBreaker.objects.get(component=component).state == "open"
+
+    _events(component, 0.45, second.finished_at + timedelta(seconds=30))
+    healing.action_verify(action_id=second.pk, now=second.verify_at + timedelta(seconds=60))
+    escalation = RecoveryAction.objects.get(signal=signal, action_type="alert_escalation")
+    assert "nothing left to try" in escalation.reason and escalation.in_flight is False
+    backoff = component.backoffs.get(action_type="restart_function")
+    assert backoff.attempts == 1  # the restart did not help: its next wait doubles
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_fifty_signals_yields_one_action(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint)
+    # Fifty alerts about the same failure (the unique index allows one open signal per metric; a burst
+    # comes from many senders or series).
+    signals = [_signal(component, metric=f"error_rate:{n}") for n in range(50)]
+
+    def decide(signal_id: int) -> str:
+        try:
+            return healing.heal_signal(signal_id=signal_id).outcome
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(decide, [s.pk for s in signals] + [signals[0].pk] * 20))
+    assert RecoveryAction.objects.exclude(action_type="alert_escalation").count() == 1
+    assert set(outcomes) == {"acted", "deferred"}  # repeated triggers read back the one decision
+    assert HealingDecision.objects.filter(outcome="acted").count() == 1
+    assert HealingDecision.objects.filter(outcome="deferred").count() == 49
+    assert HealingDecision.objects.count() == 50
+
+
+def test_the_pause_switch_turns_automatic_actions_into_dry_runs(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint)
+    healing.healing_pause_set(actor=owner, paused=True, reason="maintenance window")
+    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    assert (action.status, action.mode, action.in_flight) == ("skipped", "dry_run", False)
+    assert "paused for this user: maintenance window" in action.reason and action.plan["steps"]
+    assert healing.action_execute(action_id=action.pk).status == "skipped"
+    assert Endpoint.received == []  # nothing was done
+    assert RecoveryAction.objects.filter(action_type="alert_escalation", component=component).exists()
+
+    healing.healing_pause_set(actor=owner, paused=False)
+    assert healing.heal_signal(signal_id=_signal(component, metric="error_rate:2").pk).action.status == "approved"
+
+
+def test_an_approval_that_expires_never_runs(owner: Any, endpoint: str, settings: Any) -> None:
+    component = _setup(owner, endpoint, mode="approval")
+    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    assert action.status == "pending_approval" and action.approval_expires_at is not None
+    later = action.approval_expires_at + timedelta(seconds=1)
+    assert healing.healing_cycle(now=later)["expired"] == 1
+    action.refresh_from_db()
+    assert (action.status, action.in_flight) == ("expired", False)
+    with pytest.raises(ConflictError, match="pending approval"):
+        healing.action_approve(actor=owner, action=action)
+    assert healing.action_execute(action_id=action.pk).status == "expired"
+    assert Endpoint.received == []
+    assert RecoveryAction.objects.filter(action_type="alert_escalation", reason__contains="expired").exists()
+
+
+def test_approved_by_a_person_it_runs(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint, mode="approval")
+    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    action = healing.action_approve(actor=owner, action=action, reason="looks right")
+    assert action.status == "approved" and action.decided_by == owner
+    assert healing.action_execute(action_id=action.pk).status == "succeeded"
+    assert len(Endpoint.received) == 1
+
+
+def test_when_most_components_fail_at_once_healing_only_observes(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint)
+    for i in range(3):
+        factories.ComponentFactory(owner=owner, name=f"peer-{i}", status="critical")
+    Component.objects.filter(pk=component.pk).update(status="critical")
+    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    assert action.mode == "dry_run" and "4 of 4 components are failing" in action.reason
+    assert Endpoint.received == []
+
+
+def test_a_component_that_cannot_be_acted_on_escalates(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint, chain=[])
+    Actuator.objects.filter(component=component).delete()
+    decision = healing.heal_signal(signal_id=_signal(component).pk)
+    assert decision.action.action_type == "alert_escalation"
+    assert "nothing left to try" in decision.action.reason
+
+
+def test_a_silenced_or_unmatched_signal_is_left_alone(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint)
+    assert healing.heal_signal(signal_id=_signal(component, silenced=True, metric="x").pk).outcome == "skipped"
+    low = healing.heal_signal(signal_id=_signal(component, kind="latency_spike", metric="latency_p95_ms").pk)
+    assert low.outcome == "skipped" and low.reason == "no enabled policy matches this signal"
+    assert not RecoveryAction.objects.exists()
+
+
+def test_new_users_start_with_default_policies(db: Any) -> None:
+    user = factories.UserFactory(username="carol")
+    names = list(RecoveryPolicy.objects.filter(owner=user).values_list("name", flat=True))
+    assert len(names) == len(healing.DEFAULT_POLICIES) and "Restart when it stops answering" in names
