@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from rest_framework.test import APIClient
 
 from core314 import services
 from core314.models import ServiceAccount
+from tests.endpoints import Endpoint
 from tests.factories import UserFactory
 
 
@@ -104,3 +108,14 @@ def _no_stray_database_sessions(django_db_setup: Any, django_db_blocker: Any) ->
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    """A local webhook receiver that checks the HMAC signature; its URL."""
+    Endpoint.received, Endpoint.status, Endpoint.delay_s = [], 200, 0.0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/heal"
+    server.shutdown()
+    server.server_close()

@@ -305,6 +305,7 @@ def _step_action(
     Returns (outcome, reason, action, retry_at).
     """
     steps = policy.steps()
+    passed: list[str] = []  # steps that cannot run here, and why
     for index in range(start, len(steps)):
         step = steps[index]
         action_type = step.get("action_type", "")
@@ -338,13 +339,14 @@ def _step_action(
                 now=now,
             )
         except (ParameterError, OSError) as exc:
-            action = _escalate(component, signal, f"{why}; {action_type} cannot run: {exc}", now, policy)
-            return DecisionOutcome.ACTED, f"{action_type} cannot run ({exc}): escalated", action, None
+            passed.append(f"{action_type} cannot run ({exc})")
+            continue  # e.g. no earlier version to roll back to: the next step may still help
         if observe:
             _escalate(component, signal, f"{why}; {observe}", now, policy)
         return DecisionOutcome.ACTED, f"{action.get_action_type_display()} ({action.get_mode_display()})", action, None
-    action = _escalate(component, signal, f"{why}; nothing left to try in policy {policy.name!r}", now, policy)
-    return DecisionOutcome.ACTED, "no step of the policy applies here: escalated", action, None
+    skipped = f" ({'; '.join(passed)})" if passed else ""
+    action = _escalate(component, signal, f"{why}; nothing left to try in policy {policy.name!r}{skipped}", now, policy)
+    return DecisionOutcome.ACTED, f"no step of the policy can run here{skipped}: escalated", action, None
 
 
 # --- Deciding ----------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from recovery.models import HealingSwitch, RecoveryAction, RecoveryPolicy
 from recovery.services import healing
 from tests import factories
-from tests.recovery.conftest import Endpoint
+from tests.endpoints import Endpoint
 from tests.recovery.test_engine import _setup, _signal
 
 ACTIONS = "/api/v1/recovery-actions/"

@@ -17,7 +17,7 @@ from health.models import Component
 from recovery.models import Actuator, CircuitBreaker, HealingDecision, RecoveryAction, RecoveryPolicy
 from recovery.services import healing
 from tests import factories
-from tests.recovery.conftest import SECRET, Endpoint
+from tests.endpoints import SECRET, Endpoint
 
 
 def _setup(owner: Any, url: str, **policy: Any) -> Component:

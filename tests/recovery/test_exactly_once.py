@@ -17,8 +17,8 @@ from django.utils import timezone
 from core314.models import AuditLogEntry
 from recovery.models import Backoff, HealingDecision, RecoveryAction
 from recovery.services import healing
+from tests.endpoints import Endpoint
 from tests.processes import celery_worker
-from tests.recovery.conftest import Endpoint
 from tests.recovery.test_engine import _setup, _signal
 
 pytestmark = pytest.mark.django_db(transaction=True)

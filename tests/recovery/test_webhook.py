@@ -8,7 +8,7 @@ import pytest
 
 from recovery.executors.base import ParameterError
 from recovery.executors.webhook import WebhookAction
-from tests.recovery.conftest import SECRET, Endpoint
+from tests.endpoints import SECRET, Endpoint
 
 
 def context(url: str) -> dict[str, Any]:

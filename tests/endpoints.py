@@ -1,17 +1,13 @@
-"""A local HTTP endpoint that checks the healer's HMAC signature and records what it received."""
+"""A local webhook receiver (the operator's own endpoint): checks the HMAC signature, records what came."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
-
-import pytest
 
 SECRET = "a-shared-secret-of-some-length"
 
@@ -34,13 +30,3 @@ class Endpoint(BaseHTTPRequestHandler):
         self.send_response(Endpoint.status if valid else 401)
         self.end_headers()
         self.wfile.write(b'{"accepted": true}')
-
-
-@pytest.fixture
-def endpoint() -> Iterator[str]:
-    Endpoint.received, Endpoint.status, Endpoint.delay_s = [], 200, 0.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/heal"
-    server.shutdown()
-    server.server_close()
