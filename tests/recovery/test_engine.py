@@ -201,3 +201,45 @@ def test_new_users_start_with_default_policies(db: Any) -> None:
     user = factories.UserFactory(username="carol")
     names = list(RecoveryPolicy.objects.filter(owner=user).values_list("name", flat=True))
     assert len(names) == len(healing.DEFAULT_POLICIES) and "Restart when it stops answering" in names
+
+
+def test_rollback_goes_to_the_last_version_that_was_healthy(admin: Any) -> None:
+    import sys
+
+    from recovery import supervisor
+    from recovery.models import Deployment
+    from recovery.services import process_control
+
+    sleeper = [sys.executable, "-c", "import time\nwhile True: time.sleep(1)"]
+    component = factories.ComponentFactory(owner=admin, name="shop")
+    actuator = Actuator.objects.create(
+        owner=admin, component=component, kind="process",
+        config={"versions": {v: {"argv": sleeper, "env": {}, "cwd": ""} for v in ("v1", "v2", "v3")},
+                "version": "v1", "replicas": 1, "max_replicas": 2, "stop_timeout_s": 2},
+    )  # fmt: skip
+    try:
+        process_control(actor=admin, actuator=actuator, operation="start")
+        v1 = Deployment.objects.get(component=component)
+        Deployment.objects.filter(pk=v1.pk).update(deployed_at=timezone.now() - timedelta(hours=2))
+        _events(component, 0.0, timezone.now() - timedelta(hours=2))  # v1 ran healthy
+        process_control(actor=admin, actuator=actuator, operation="deploy", version="v2")
+        Deployment.objects.filter(version="v2").update(
+            known_good=False, deployed_at=timezone.now() - timedelta(hours=1)
+        )
+        actuator.refresh_from_db()
+        process_control(actor=admin, actuator=actuator, operation="deploy", version="v3")  # the bad release
+        assert healing.last_good_version(component, "v3") == "v1"
+
+        action = healing.action_create_manual(
+            actor=admin, component=component, action_type="rollback_deployment", parameters={}, reason="bad release"
+        )
+        assert "start 1 replica(s) of version v1" in action.plan["steps"]
+        action = healing.action_execute(action_id=action.pk)
+        assert action.status == "succeeded", action.result
+        actuator.refresh_from_db()
+        assert actuator.state["version"] == "v1" and len(supervisor.running(actuator.state)) == 1
+        assert Deployment.objects.filter(component=component).first().version == "v1"  # recorded in the history
+    finally:
+        actuator.refresh_from_db()
+        for entry in actuator.state.get("replicas", []):
+            supervisor.stop(entry, timeout_s=2)
