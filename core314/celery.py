@@ -30,6 +30,7 @@ def beat_schedule() -> dict[str, tuple[str, float]]:
         "health-retention": ("health.retention", 86_400.0),
         "anomalies-sweep": ("anomalies.sweep", 30.0),
         "recovery-cycle": ("recovery.cycle", settings.CORE314_HEALING_CYCLE),
+        "selftest-suite": ("selftest.scheduled", float(settings.CORE314_SELFTEST_INTERVAL)),
     }
 
 

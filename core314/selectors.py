@@ -101,12 +101,21 @@ def _check_beat() -> tuple[bool, str]:
     return True, f"last tick {age:.1f} s ago"
 
 
+def _check_selftest() -> tuple[bool, str]:
+    """The dead man's switch: the scheduled self-tests ran within three intervals."""
+    from selftest.selectors import deadman
+
+    state = deadman()
+    return state["ok"], state["detail"]
+
+
 def platform_readiness() -> Readiness:
     checks = [
         ("database", _check_database),
         ("redis", _check_redis),
         ("worker", _check_worker),
         ("beat", _check_beat),
+        ("selftest", _check_selftest),
     ]
     return Readiness([_timed(name, check) for name, check in checks])
 

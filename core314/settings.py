@@ -270,6 +270,9 @@ CORE314_BACKOFF_RESET = env_int("CORE314_BACKOFF_RESET", 600)
 CORE314_BLAST_RADIUS_SHARE = env_float("CORE314_BLAST_RADIUS_SHARE", 0.5)
 CORE314_BLAST_RADIUS_MIN = env_int("CORE314_BLAST_RADIUS_MIN", 3)
 CORE314_HEALING_CYCLE = env_float("CORE314_HEALING_CYCLE", 5.0)
+# Self-tests: how often beat runs the suite, and how much slower a check must get to count as a regression.
+CORE314_SELFTEST_INTERVAL = env_int("CORE314_SELFTEST_INTERVAL", 300)
+CORE314_SELFTEST_SLOWER_FACTOR = env_float("CORE314_SELFTEST_SLOWER_FACTOR", 3.0)
 # Where the platform's own web server answers (for its self-probe); runstack sets it.
 CORE314_PUBLIC_URL = env_optional("CORE314_PUBLIC_URL")
 

@@ -28,8 +28,8 @@ from recovery.api import (
     RecoveryActionViewSet,
     RecoveryPolicyViewSet,
 )
+from selftest import views as selftest_views
 from selftest.api import SelfTestResultViewSet, SelfTestRunViewSet
-from selftest.views import selftest_panel
 
 router = DefaultRouter()
 router.register("components", ComponentViewSet, basename="component")
@@ -94,7 +94,9 @@ urlpatterns = [
     ),
     path("recovery-manager/manual/", recovery_views.action_manual, name="recovery-manual"),
     path("recovery-manager/pause/", recovery_views.healing_pause, name="recovery-pause"),
-    path("selftest-panel", selftest_panel, name="selftest-panel"),
+    path("selftest-panel", selftest_views.selftest_panel, name="selftest-panel"),
+    path("selftest-panel/run", selftest_views.run_now, name="selftest-run-now"),
+    path("selftest-panel/checks/<slug:name>/", selftest_views.check_history, name="selftest-check"),
     path("audit-log", views.audit_log, name="audit-log"),
     path("api/v1/", include(router.urls)),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

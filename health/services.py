@@ -42,6 +42,7 @@ PLATFORM_COMPONENTS: list[tuple[str, str, str]] = [
     ("core314-redis", ComponentType.CACHE, "Broker, channel layer and cache"),
     ("core314-worker", ComponentType.WORKER, "Celery workers"),
     ("core314-beat", ComponentType.WORKER, "Celery beat scheduler"),
+    ("core314-selftest", ComponentType.WORKER, "The platform's scheduled self-tests (a failing check shows here)"),
 ]
 
 

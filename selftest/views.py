@@ -1,23 +1,75 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from core314.paging import keyset_page
-from selftest import selectors
-from selftest.models import CheckResult
+from core314.services import DomainError
+from selftest import selectors, services
+from selftest.models import CheckResult, SelfTestResult
+from selftest.registry import CATEGORIES, REGISTRY, Check, checks_in
 
 
 @login_required
 def selftest_panel(request: HttpRequest) -> HttpResponse:
     result = request.GET.get("result", "") if request.GET.get("result") in CheckResult.values else ""
-    results = selectors.result_list(actor=request.user, result=result)
+    category = request.GET.get("category", "") if request.GET.get("category") in CATEGORIES else ""
+    run = selectors.latest_run(actor=request.user)
+    results = selectors.result_list(
+        actor=request.user, result=result, category=category, run_id=run.pk if run else -1
+    ).order_by("category", "check_name")
     context = {
-        "page": keyset_page(results, field="created_at", after=request.GET.get("after")),
-        "counts": selectors.result_counts(actor=request.user),
-        "latest_run": selectors.latest_run(actor=request.user),
-        "filters": [{"name": "result", "label": "Result", "choices": CheckResult.choices, "selected": result}],
+        "run": run,
+        "results": results,
+        "counts": selectors.result_counts(actor=request.user, run=run) if run else {},
+        "expected": len(checks_in(run.categories or None)) if run else 0,
+        "took_s": (run.finished_at - run.started_at).total_seconds() if run and run.finished_at else None,
+        "trend": selectors.score_trend(actor=request.user),
+        "deadman": selectors.deadman(),
+        "filters": [
+            {
+                "name": "category",
+                "label": "Category",
+                "choices": [(c, c.replace("_", " ")) for c in CATEGORIES],
+                "selected": category,
+            },
+            {"name": "result", "label": "Result", "choices": CheckResult.choices, "selected": result},
+        ],
     }
     template = "selftest/dashboard.html#live" if request.htmx else "selftest/dashboard.html"
     return render(request, template, context)
+
+
+@login_required
+def check_history(request: HttpRequest, name: str) -> HttpResponse:
+    checks_in()
+    rows = selectors.result_list(actor=request.user, check=name).select_related("run")
+    check = REGISTRY.get(name)
+    if check is None:
+        # A retired check's history stays readable, to those who have some.
+        first = rows.first()
+        if first is None:
+            raise Http404("No such check.")
+        check = Check(name, first.category, 0, lambda: None, "retired: no longer in the suite")
+    context = {
+        "check": check,
+        "page": keyset_page(rows, field="created_at", after=request.GET.get("after")),
+    }
+    return render(request, "selftest/check.html", context)
+
+
+check_history.owned_model = SelfTestResult  # type: ignore[attr-defined]  # read by the tenancy walker
+
+
+@login_required
+@require_POST
+def run_now(request: HttpRequest) -> HttpResponse:
+    try:
+        run = services.run_now(actor=request.user)
+        messages.success(request, f"Self-test run #{run.pk} started: results appear as each check finishes.")
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    return redirect("selftest-panel")

