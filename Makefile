@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo runs with 2-second health windows and a probe tick of 1 s (production defaults: 10 s and 2 s).
 run: $(STAMP)
-	DEBUG=$${DEBUG:-1} $(EMBED) $(BIN)/python manage.py runstack
+	DEBUG=$${DEBUG:-1} CORE314_ROLLUP_INTERVAL=$${CORE314_ROLLUP_INTERVAL:-2} CORE314_PROBE_TICK=$${CORE314_PROBE_TICK:-1} \
+		$(EMBED) $(BIN)/python manage.py runstack
 
 test: $(STAMP)
 	$(EMBED) $(BIN)/python -m pytest $(PYTEST_ARGS)

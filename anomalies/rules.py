@@ -36,11 +36,14 @@ class Watched:
     # The smallest spread that counts, in the metric's unit: a probe answering in 20 ms instead of 0.5 ms is
     # statistically extreme and operationally nothing, and must not wake anyone.
     floor: float = 1e-6
+    # Windows in a row before a signal opens. Error rates of short windows are count noise (one failed request
+    # in twenty is 5 %): two windows in a row is evidence, one is not.
+    min_duration: int = 1
 
 
 WATCHED = [
     Watched("latency_p95_ms", LATENCY, "up", "p95 latency", "ms", floor=20.0),
-    Watched("error_rate", ERRORS, "up", "error rate", "", floor=0.005),
+    Watched("error_rate", ERRORS, "up", "error rate", "", floor=0.005, min_duration=2),
     Watched("availability", AVAILABILITY, "down", "availability", "", floor=0.01),
     Watched("throughput_rps", DROP, "both", "throughput", "req/s", floor=0.2),
     Watched("cpu_percent", RESOURCE, "up", "CPU", "%", limit=100.0, floor=2.0),

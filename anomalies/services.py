@@ -32,8 +32,11 @@ WARM_UP_EVENTS = 1000
 # --- Detection ---------------------------------------------------------------------------------------------
 
 
+RECENT_RELEASE = 3
+
+
 def detector_config(component: Component, watched: rules.Watched) -> DetectorConfig:
-    config = DetectorConfig(direction=watched.direction, abs_floor=watched.floor)
+    config = DetectorConfig(direction=watched.direction, abs_floor=watched.floor, min_duration=watched.min_duration)
     overrides: DetectionSettings | None = getattr(component, "detection_settings", None)
     if overrides is not None:
         changes = {
@@ -124,12 +127,19 @@ def _run_metric(
     incident: _Found | None = None
     windows = int(stored.get("windows", 0))
     previous_version = stored.get("version", "")
+    # Windows since the version last changed: an incident starting within RECENT_RELEASE windows of a release
+    # points at the release (the rate may need a window or two to cross the threshold).
+    since_release = int(stored.get("since_release", RECENT_RELEASE))
     normal_at = stored.get("normal_at")
     for event in events:
         if last is not None and event["window_start"] <= last:
             continue
         value = event[watched.metric]
-        version_changed = bool(previous_version and event["version"] and event["version"] != previous_version)
+        if previous_version and event["version"] and event["version"] != previous_version:
+            since_release = 0
+        else:
+            since_release = min(since_release + 1, RECENT_RELEASE)
+        version_changed = since_release < RECENT_RELEASE
         previous_version = event["version"] or previous_version
         last = event["window_start"]
         if value is None:
@@ -173,6 +183,7 @@ def _run_metric(
         "forecast": [list(p) for p in forecaster.points] if forecaster is not None else [],
         "windows": windows,
         "version": previous_version,
+        "since_release": since_release,
         "normal_at": normal_at,
     }
     state_row.last_window_start = last

@@ -1,6 +1,7 @@
 """`make bench`: run every benchmark and write the results into bench/README.md.
 
-``python -m bench detector`` (or ``ingest``) runs one of them; the README keeps the other's last section.
+``python -m bench detector`` (or ``ingest``, ``chaos [--quick]``) runs one of them; the README keeps the
+others' last sections.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import detector, ingest
+from bench import chaos, detector, ingest
 
 README = Path(__file__).resolve().parent / "README.md"
 HEADER = """# Benchmarks
@@ -30,13 +31,18 @@ def _sections() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    wanted = set(argv) or {"detector", "ingest"}
+    quick = "--quick" in argv
+    wanted = {a for a in argv if not a.startswith("--")} or {"detector", "ingest", "chaos"}
     sections = _sections()
     if "detector" in wanted:
         text = detector.run()
         sections[text.splitlines()[0][3:].strip()] = text
     if "ingest" in wanted:
         text = ingest.section([ingest.run()])
+        sections[text.splitlines()[0][3:].strip()] = text
+    if "chaos" in wanted:
+        # --quick: 2 trials and a 2-minute soak, for trying changes; make bench runs the full one (~35 min).
+        text = chaos.run(trials=2, soak_minutes=2) if quick else chaos.run()
         sections[text.splitlines()[0][3:].strip()] = text
     stamp = f"\nLast run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores.\n"
     body = "\n".join(s.rstrip() + "\n" for s in sections.values())

@@ -7,6 +7,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -220,3 +222,24 @@ class TokenViewSet(OwnedReadOnlyViewSet):
         body.is_valid(raise_exception=True)
         token = services.api_token_revoke(actor=request.user, token=token, reason=body.validated_data["reason"])
         return Response(TokenSerializer(token).data)
+
+
+class DemoFaultSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["latency", "errors", "leak", "cpu", "hang", "crash", "bad_release"])
+    ms = serializers.FloatField(required=False, min_value=1, max_value=30_000)
+    rate = serializers.FloatField(required=False, min_value=0.01, max_value=1)
+
+
+class DemoFaultViewSet(viewsets.ViewSet):
+    """Inject a fault into the demo service (administrators only): the whole loop, shown on something real."""
+
+    serializer_class = DemoFaultSerializer
+
+    @extend_schema(request=DemoFaultSerializer, responses={202: OpenApiTypes.OBJECT})
+    def create(self, request: Request) -> Response:
+        from core314.demo.services import fault_inject
+
+        body = DemoFaultSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        done = fault_inject(actor=request.user, **body.validated_data)
+        return Response(done, status=status.HTTP_202_ACCEPTED)

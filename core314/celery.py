@@ -26,10 +26,13 @@ def beat_schedule() -> dict[str, tuple[str, float]]:
     return {
         "platform-heartbeat": ("core314.platform_heartbeat", 10.0),
         "health-probes": ("health.run_due_probes", settings.CORE314_PROBE_TICK),
-        "health-rollup": ("health.rollup", float(settings.CORE314_ROLLUP_INTERVAL)),
+        # Twice per window, so a closed window is rolled up (and detection runs) half a window sooner.
+        "health-rollup": ("health.rollup", max(1.0, settings.CORE314_ROLLUP_INTERVAL / 2)),
         "health-retention": ("health.retention", 86_400.0),
         "anomalies-sweep": ("anomalies.sweep", 30.0),
         "recovery-cycle": ("recovery.cycle", settings.CORE314_HEALING_CYCLE),
+        # Exited supervised processes are noticed on the probe tick (restart, with backoff, through the engine).
+        "recovery-supervise": ("recovery.supervise", settings.CORE314_PROBE_TICK),
         "selftest-suite": ("selftest.scheduled", float(settings.CORE314_SELFTEST_INTERVAL)),
     }
 

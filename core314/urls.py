@@ -49,6 +49,7 @@ router.register("healing-decisions", HealingDecisionViewSet, basename="healing-d
 router.register("backoffs", BackoffViewSet, basename="backoff")
 router.register("deployments", DeploymentViewSet, basename="deployment")
 router.register("healing", HealingViewSet, basename="healing")
+router.register("demo-faults", api.DemoFaultViewSet, basename="demo-fault-api")
 router.register("selftest-runs", SelfTestRunViewSet, basename="selftest-run")
 router.register("selftest-results", SelfTestResultViewSet, basename="selftest-result")
 router.register("audit-log", api.AuditLogViewSet, basename="audit-log-entry")
@@ -92,6 +93,7 @@ urlpatterns = [
         {"verb": "cancel"},
         name="recovery-cancel",
     ),
+    path("system-monitor/fault", views.demo_fault, name="demo-fault"),
     path("recovery-manager/manual/", recovery_views.action_manual, name="recovery-manual"),
     path("recovery-manager/pause/", recovery_views.healing_pause, name="recovery-pause"),
     path("selftest-panel", selftest_views.selftest_panel, name="selftest-panel"),

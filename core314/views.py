@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -72,3 +72,20 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     page = keyset_page(queryset, field="created_at", after=request.GET.get("after"), size=50)
     template = "core314/audit_log.html#table" if request.htmx else "core314/audit_log.html"
     return render(request, template, {"page": page, "action": action})
+
+
+@login_required
+@require_POST
+def demo_fault(request: HttpRequest) -> HttpResponse:
+    """The System Monitor's fault injection (administrators only; the service checks)."""
+    from django.contrib import messages
+
+    from core314.demo.services import fault_inject
+    from core314.services import DomainError
+
+    try:
+        done = fault_inject(actor=request.user, kind=request.POST.get("kind", ""))
+        messages.success(request, f"Injected {done['kind']} into {done['component']}: watch it heal.")
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    return redirect("system-monitor")

@@ -101,6 +101,8 @@ def extract(
                 if kind == "ratio"
                 else None
             )
+            if kind == "ratio" and current is None and denominator is not None:
+                current = 0.0  # no sample of the numerator's labels yet (no 5xx so far): none of them
             state["counters"][key] = [current, denominator]
             before = previous.get("counters", {}).get(key)
             if current is None or before is None or before[0] is None or elapsed <= 0:

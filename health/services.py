@@ -277,10 +277,8 @@ def probes_run_due(*, now: datetime | None = None, limit: int = 100, workers: in
         gate.update(answer or {})
     skipped = [p for p in due if gate.get(p.component_id) == "open"]
     due = [p for p in due if gate.get(p.component_id) != "open"]
-    if skipped:
-        # An open breaker refuses traffic: the probe does not call, and the refusal is what is recorded.
-        refused = probes.ProbeOutcome(False, 0.0, "breaker_open", "circuit breaker open: not probed")
-        probe_outcomes_store(probes_and_outcomes=[(p, refused) for p in skipped], at=now)
+    # An open breaker refuses traffic: the probe does not call. Nothing is recorded either: a refusal is not
+    # an outage of the component, and recording it as one would make the platform "heal" its own breaker.
     if not due:
         return len(skipped)
     specs = [
@@ -616,7 +614,7 @@ def _rollup_event(row: Mapping[str, Any], window_s: int, component: Component) -
     return event
 
 
-def health_rollup(*, now: datetime | None = None, windows: int = 2, grace_s: float = 2.0) -> int:
+def health_rollup(*, now: datetime | None = None, windows: int = 2, grace_s: float | None = None) -> int:
     """Roll execution records and probe results into one event per component and closed window.
 
     Recomputes the last ``windows`` closed windows (so late records still count) with an upsert on
@@ -625,6 +623,9 @@ def health_rollup(*, now: datetime | None = None, windows: int = 2, grace_s: flo
     """
     now = now or timezone.now()
     window_s = settings.CORE314_ROLLUP_INTERVAL
+    # Wait a little after a window closes for records still in flight (later ones are caught by the
+    # recomputation of the last ``windows`` windows): half a window, at most 2 s.
+    grace_s = min(2.0, window_s / 2) if grace_s is None else grace_s
     start, end = _window_bounds(now, window_s, windows, grace_s)
     with transaction.atomic():
         with connection.cursor() as cursor:

@@ -13,9 +13,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core314.demo.services import FAULT_KINDS
 from core314.paging import keyset_page
 from core314.services import DomainError
-from core314.tenancy import get_visible_or_404
+from core314.tenancy import get_visible_or_404, is_admin
 from health import selectors, services, thresholds
 from health.models import Component, ComponentType, EventSource, HealthStatus
 
@@ -81,6 +82,8 @@ def system_monitor(request: HttpRequest) -> HttpResponse:
         },
         "filters": _filter_fields(filters, [c.component for c in summary.components]),
         "export_query": request.GET.urlencode(),
+        "is_admin": is_admin(request.user),
+        "demo_faults": FAULT_KINDS,
     }
     template = "health/dashboard.html#live" if request.htmx else "health/dashboard.html"
     return render(request, template, context)

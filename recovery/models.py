@@ -54,14 +54,16 @@ IN_FLIGHT = (ActionStatus.PENDING_APPROVAL, ActionStatus.APPROVED, ActionStatus.
 class RecoveryPolicy(OwnedModel):
     """An owned rule mapping anomalies to actions: the first matching enabled policy (by priority) decides.
 
-    ``chain`` lists the next steps (``[{"action_type": …, "parameters": {…}}]``) tried when a step does not
-    help; after the last one the engine escalates (``alert_escalation``), never gives up silently.
+    ``chain`` lists the next steps (``[{"action_type": …, "parameters": {…}, "mode": …}]``, the mode defaulting
+    to the policy's) tried when a step does not help; after the last one the engine escalates, never gives up
+    silently.
     """
 
     name = models.CharField(max_length=100)
     enabled = models.BooleanField(default=True)
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower is tried first.")
     kinds = models.JSONField(default=list, blank=True, help_text="Anomaly kinds matched; empty matches any.")
+    metrics = models.JSONField(default=list, blank=True, help_text="Metrics matched (cpu_percent, …); empty: any.")
     min_severity = models.CharField(max_length=8, default="medium")
     component = models.ForeignKey(
         Component, on_delete=models.CASCADE, null=True, blank=True, related_name="recovery_policies"
@@ -130,6 +132,7 @@ class RecoveryAction(OwnedModel):
     approval_expires_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A running action not done by then died.")
     claimed_by = models.CharField(max_length=200, blank=True)
+    verify_after_s = models.PositiveIntegerField(null=True, blank=True, help_text="Verification window.")
     verify_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     before_metrics = models.JSONField(null=True, blank=True)

@@ -28,6 +28,11 @@ def execute(action_id: int) -> str:
     return action.status if action else "gone"
 
 
+@shared_task(name="recovery.supervise", soft_time_limit=20, time_limit=30, ignore_result=True)
+def supervise() -> int:
+    return healing.supervise_processes()
+
+
 @shared_task(name="recovery.cycle", soft_time_limit=120, time_limit=180, ignore_result=True)
 def cycle() -> dict[str, int]:
     return healing.healing_cycle()

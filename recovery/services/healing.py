@@ -98,6 +98,8 @@ def policy_for(signal: AnomalySignal, component: Component) -> RecoveryPolicy | 
     for policy in RecoveryPolicy.objects.filter(owner_id=component.owner_id, enabled=True).order_by("priority", "id"):
         if policy.kinds and signal.kind not in policy.kinds:
             continue
+        if policy.metrics and signal.metric not in policy.metrics:
+            continue
         if SEVERITY_ORDER.index(policy.min_severity) > rank:
             continue
         if policy.component_id and policy.component_id != component.pk:
@@ -194,6 +196,7 @@ def _create(
     reason: str,
     requested_by: Any = None,
     now: datetime,
+    verify_after_s: int | None = None,
 ) -> RecoveryAction:
     """Plan and store an action (inside the caller's transaction, with the component locked)."""
     action = RecoveryAction(
@@ -208,6 +211,7 @@ def _create(
         reason=reason[:1000],
         requested_by=requested_by,
         created_at=now,
+        verify_after_s=verify_after_s,
     )
     action.parameters, action.plan = _plan(action_type, parameters, component, action)
     action.before_metrics = _snapshot(component, signal)
@@ -325,7 +329,7 @@ def _step_action(
             reason = f"policy {policy.name!r} reached {policy.max_per_hour} runs this hour on {component.name}"
             action = _escalate(component, signal, f"{why}; {reason}", now, policy)
             return DecisionOutcome.ACTED, f"{reason}: escalated", action, None
-        mode = policy.mode
+        mode = step.get("mode") or policy.mode
         observe = healing_paused(component.owner_id) or blast_radius(component)
         if observe and mode == ActionMode.AUTOMATIC:
             mode = ActionMode.DRY_RUN
@@ -399,6 +403,18 @@ def _decide(
     if busy is not None:
         retry = now + timedelta(seconds=settings.CORE314_HEALING_CYCLE)
         return DecisionOutcome.DEFERRED, f"action #{busy.pk} is in flight on {component.name}", None, retry
+    covering = (
+        RecoveryAction.objects.filter(
+            component=component, verdict__in=["resolved", "improved"], started_at__gte=signal.first_seen_at
+        )
+        .exclude(action_type=ActionType.ALERT_ESCALATION)
+        .order_by("-started_at")
+        .first()
+    )
+    if covering is not None:
+        # Already healed by an action taken since this incident began (say, the supervisor's restart of an
+        # exited process): acting again would only disturb a service that is recovering.
+        return DecisionOutcome.SKIPPED, f"covered by action #{covering.pk} ({covering.verdict})", None, None
     handled = signal.recovery_actions.exclude(action_type=ActionType.ALERT_ESCALATION).order_by("-created_at").first()
     if handled is not None:
         # The chain already ran for this signal (verification continues it); a severity change does not restart it.
@@ -495,7 +511,9 @@ def _finish(action_id: int, result: Result, actuator: Actuator | None) -> Recove
             action.error = result.summary[:2000]
         heals = action.action_type not in NOT_HEALING
         if result.ok and heals:
-            wait = action.policy.verify_after_s if action.policy else settings.CORE314_VERIFY_AFTER
+            wait = action.verify_after_s or (
+                action.policy.verify_after_s if action.policy else settings.CORE314_VERIFY_AFTER
+            )
             action.verify_at = now + timedelta(seconds=wait)
         else:
             action.in_flight = False
@@ -589,12 +607,13 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
         )
         if metric:
             values = [getattr(e, metric) for e in events if getattr(e, metric) is not None]
+            low, high = _band(signal, metric)
             judgement = judge(
                 before=(action.before_metrics or {}).get("signal_value", signal.observed_value),
                 after=values,
                 direction=BY_METRIC[metric].direction,
-                low=signal.band_low,
-                high=signal.band_high,
+                low=low,
+                high=high,
                 expected=signal.expected_value,
             )
             verdict, score, note = judgement.verdict, judgement.score, judgement.note
@@ -637,17 +656,25 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
         return action
 
 
+def _band(signal: AnomalySignal, metric: str) -> tuple[float | None, float | None]:
+    """The normal band to judge against. A resource flagged near its limit is normal again only below the
+    near-limit line, whatever band the detector learned while it was high."""
+    from anomalies.rules import RESOURCE_NEAR_LIMIT
+
+    low, high = signal.band_low, signal.band_high
+    if BY_METRIC[metric].limit is not None:
+        high = min(high, RESOURCE_NEAR_LIMIT) if high is not None else RESOURCE_NEAR_LIMIT
+    return low, high
+
+
 def _first_normal(events: list[SystemHealthEvent], metric: str, signal: AnomalySignal) -> datetime | None:
     from recovery.effectiveness import distance
 
+    low, high = _band(signal, metric)
     for event in events:
         value = getattr(event, metric)
         if value is not None and not distance(
-            value,
-            direction=BY_METRIC[metric].direction,
-            low=signal.band_low,
-            high=signal.band_high,
-            expected=signal.expected_value,
+            value, direction=BY_METRIC[metric].direction, low=low, high=high, expected=signal.expected_value
         ):
             return event.window_end
     return None
@@ -660,6 +687,55 @@ def _resolve_signal(signal: AnomalySignal | None, action: RecoveryAction, now: d
         return
     with contextlib.suppress(ConflictError):
         signal_resolve(actor=None, signal=signal, note=f"healed by recovery action #{action.pk}, verified")
+
+
+# --- Supervision of local processes ------------------------------------------------------------------------
+
+SUPERVISED_VERIFY_S = 10
+
+
+def supervise_processes(*, now: datetime | None = None) -> int:
+    """Replicas of supervised processes that exited are restarted at once, as systemd's Restart=always
+    would, but through the engine: one action in flight, crash-loop backoff, audit, verification, and an
+    escalation when restarts do not help. Returns how many restarts were started."""
+    from recovery import supervisor
+
+    now = now or timezone.now()
+    started = 0
+    for actuator_id in Actuator.objects.filter(kind="process", enabled=True).values_list("pk", flat=True):
+        with transaction.atomic():
+            # Skip an actuator someone is changing (a deploy, a scale): its state is about to be rewritten.
+            actuator = Actuator.objects.select_for_update(skip_locked=True).filter(pk=actuator_id).first()
+            if actuator is None:
+                continue
+            state = actuator.state or {}
+            wanted = state.get("desired", 0)
+            if not wanted or not state.get("replicas"):
+                continue
+            gone = [e for e in state["replicas"] if not supervisor.alive(e)]
+            if not gone:
+                continue
+            component = Component.objects.select_for_update().get(pk=actuator.component_id)
+            if RecoveryAction.objects.filter(component=component, in_flight=True).exists():
+                continue
+            backoff = _backoff(component, ActionType.RESTART_FUNCTION, now)
+            if backoff.next_allowed_at and backoff.next_allowed_at > now:
+                continue
+            exited = ", ".join(f"replica {e['replica']} (pid {e['pid']})" for e in gone)
+            _create(
+                component=component,
+                signal=None,
+                policy=None,
+                step=0,
+                action_type=ActionType.RESTART_FUNCTION,
+                parameters={},
+                mode=ActionMode.AUTOMATIC,
+                reason=f"supervisor: {exited} exited",
+                now=now,
+                verify_after_s=SUPERVISED_VERIFY_S,
+            )
+            started += 1
+    return started
 
 
 # --- The beat cycle ----------------------------------------------------------------------------------------
@@ -950,6 +1026,9 @@ def clean_policy(fields: dict[str, Any]) -> dict[str, Any]:
     kinds = fields.get("kinds", [])
     if not isinstance(kinds, list) or any(k not in AnomalyKind.values for k in kinds):
         raise DomainError(f"kinds must be a list of {', '.join(AnomalyKind.values)}.")
+    metrics = fields.get("metrics", [])
+    if not isinstance(metrics, list) or any(not isinstance(m, str) or len(m) > 64 for m in metrics):
+        raise DomainError("metrics must be a list of metric names (error_rate, cpu_percent, …).")
     if fields.get("min_severity", "medium") not in SEVERITY_ORDER:
         raise DomainError(f"min_severity must be one of {', '.join(SEVERITY_ORDER)}.")
     if fields.get("action_type") not in ActionType.values:
@@ -964,6 +1043,8 @@ def clean_policy(fields: dict[str, Any]) -> dict[str, Any]:
             raise DomainError("each chain step needs an action_type.")
         if not isinstance(step.get("parameters", {}), dict):
             raise DomainError("a step's parameters must be a JSON object.")
+        if step.get("mode", ActionMode.AUTOMATIC) not in ActionMode.values:
+            raise DomainError(f"a step's mode must be one of {', '.join(ActionMode.values)}.")
         kinds_for = ACTUATORS_FOR[step["action_type"]]
         try:
             # Parameters are checked with the executor for the first actuator kind that carries the action.
@@ -978,7 +1059,7 @@ def policy_save(*, actor: Actor, owner: Any, policy: RecoveryPolicy | None = Non
     merged = {}
     if policy is not None:
         policy = RecoveryPolicy.objects.select_for_update().get(pk=policy.pk)
-        names = ("kinds", "min_severity", "action_type", "parameters", "mode", "chain")
+        names = ("kinds", "metrics", "min_severity", "action_type", "parameters", "mode", "chain")
         merged = {name: getattr(policy, name) for name in names}
     merged.update(fields)
     clean_policy(merged)

@@ -105,8 +105,12 @@ def test_it_resolves_itself_after_being_normal_for_the_configured_time(
 def test_error_rate_after_a_release_recommends_rollback(owner: Any, start: dt.datetime) -> None:
     component = ComponentFactory(owner=owner)
     after = push(component, [0.01] * 40, start, metric="error_rate", version="v1")
-    push(component, [0.4], after, metric="error_rate", version="v2")
+    later = push(component, [0.4], after, metric="error_rate", version="v2")
     services.signals_detect(component_id=component.pk, now=after + STEP)
+    # One bad window of a rate is count noise (1 failure in 20 requests is 5 %): no signal yet.
+    assert not AnomalySignal.objects.filter(kind="error_rate_increase").exists()
+    push(component, [0.4], later, metric="error_rate", version="v2")
+    services.signals_detect(component_id=component.pk, now=later + STEP)
     signal = AnomalySignal.objects.get(kind="error_rate_increase")
     assert signal.recommended_actions[0]["action"] == "rollback_deployment"
 

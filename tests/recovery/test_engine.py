@@ -3,6 +3,7 @@ and the safety rules (one in flight, pause, approvals that expire, blast radius)
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -243,3 +244,42 @@ def test_rollback_goes_to_the_last_version_that_was_healthy(admin: Any) -> None:
         actuator.refresh_from_db()
         for entry in actuator.state.get("replicas", []):
             supervisor.stop(entry, timeout_s=2)
+
+
+def test_an_exited_replica_is_restarted_by_the_supervisor_through_the_engine(admin: Any) -> None:
+    import os
+    import signal as signals
+    import sys
+
+    from recovery import supervisor
+    from recovery.services import process_control
+
+    sleeper = [sys.executable, "-c", "import time\nwhile True: time.sleep(1)"]
+    component = factories.ComponentFactory(owner=admin, name="jobs")
+    actuator = Actuator.objects.create(
+        owner=admin, component=component, kind="process",
+        config={"versions": {"v1": {"argv": sleeper, "env": {}, "cwd": ""}}, "version": "v1", "replicas": 1,
+                "max_replicas": 2, "stop_timeout_s": 2},
+    )  # fmt: skip
+    try:
+        process_control(actor=admin, actuator=actuator, operation="start")
+        assert healing.supervise_processes() == 0  # all running: nothing to do
+        actuator.refresh_from_db()
+        (entry,) = actuator.state["replicas"]
+        os.kill(entry["pid"], signals.SIGKILL)
+        deadline = time.monotonic() + 5
+        while supervisor.alive(entry) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert healing.supervise_processes() == 1
+        action = RecoveryAction.objects.get(component=component)
+        assert action.reason == f"supervisor: replica 0 (pid {entry['pid']}) exited" and action.status == "approved"
+        assert healing.supervise_processes() == 0  # one in flight: no second restart
+        action = healing.action_execute(action_id=action.pk)
+        actuator.refresh_from_db()
+        (fresh,) = supervisor.running(actuator.state)
+        assert action.status == "succeeded" and fresh["pid"] != entry["pid"]
+        assert action.verify_at == action.finished_at + timedelta(seconds=healing.SUPERVISED_VERIFY_S)
+    finally:
+        actuator.refresh_from_db()
+        for replica in actuator.state.get("replicas", []):
+            supervisor.stop(replica, timeout_s=2)

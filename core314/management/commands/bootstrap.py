@@ -23,6 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--admin-username", default="admin")
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo data.")
+        parser.add_argument("--start-demo", action="store_true", help="Start the demo service (make run does).")
         parser.add_argument(
             "--web-url",
             default=settings.CORE314_PUBLIC_URL,
@@ -42,6 +43,15 @@ class Command(BaseCommand):
             with transaction.atomic():
                 components = platform_components_ensure(actor=None, owner=admin, web_url=options["web_url"])
             self.stdout.write(f"      {len(components)} platform component(s)")
+            from core314.demo.services import demo_ensure, demo_start
+
+            demo = demo_ensure(owner=admin)
+            if options["start_demo"]:
+                running = demo_start(owner=admin)
+                self.stdout.write(
+                    f"      demo service {demo.name} on http://127.0.0.1:{settings.CORE314_DEMO_PORT}/ "
+                    f"({running['replicas']} replica(s), pids {running['pids']})"
+                )
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
 

@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         web_url = f"http://{'127.0.0.1' if options['host'] == '0.0.0.0' else options['host']}:{options['port']}"  # noqa: S104
         if not options["no_bootstrap"]:
-            call_command("bootstrap", stdout=self.stdout, web_url=web_url)
+            call_command("bootstrap", stdout=self.stdout, web_url=web_url, start_demo=True)
         python = sys.executable
         env = {
             **os.environ,
@@ -66,6 +66,15 @@ class Command(BaseCommand):
         shown = "localhost" if host in {"127.0.0.1", "0.0.0.0"} else host  # noqa: S104 -- a display name only
         self.stdout.write(self.style.SUCCESS(f"\nCore314 Stability is starting on http://{shown}:{port}/"))
         self.stdout.write(f"  readiness: http://{shown}:{port}/readyz   (Ctrl-C stops everything)\n")
-        manager.loop()
+        try:
+            manager.loop()
+        finally:
+            # The demo service runs in its own session (it must survive worker restarts): stop it with the stack.
+            from core314.demo.services import demo_stop
+            from selftest.drill import platform_owner
+
+            owner = platform_owner()
+            if owner is not None:
+                demo_stop(owner=owner)
         # Ctrl-C (130) or a TERM (143) is how an operator stops the stack: a normal end, not a failure.
         sys.exit(0 if manager.returncode in (None, 130, 143) else manager.returncode)
