@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recovery', '0006_policy_metrics'),
+        ("recovery", "0006_policy_metrics"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='recoveryaction',
-            name='verify_after_s',
-            field=models.PositiveIntegerField(blank=True, help_text='Verification window.', null=True),
+            model_name="recoveryaction",
+            name="verify_after_s",
+            field=models.PositiveIntegerField(blank=True, help_text="Verification window.", null=True),
         ),
     ]

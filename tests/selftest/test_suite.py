@@ -116,3 +116,18 @@ def test_the_api_triggers_a_run_and_summarises(
     summary = api.get("/api/v1/selftest-runs/summary/").json()
     assert summary["status"] == "passed" and summary["counts"]["pass"] == 1
     assert summary["by_category"] == {"detection": {"pass": 1}}
+
+
+def test_every_page_says_when_the_self_tests_stopped(admin: Any, client_for: Any, settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from selftest.models import SelfTestRun
+
+    settings.CORE314_SELFTEST_INTERVAL = 60
+    SelfTestRun.objects.create(owner=admin, trigger="schedule", started_at=timezone.now() - timedelta(minutes=10))
+    page = client_for(admin).get("/system-monitor").content.decode()
+    assert 'id="deadman-banner"' in page and "have not run for 10 min" in page
+    SelfTestRun.objects.create(owner=admin, trigger="schedule")
+    assert 'id="deadman-banner"' not in client_for(admin).get("/system-monitor").content.decode()
