@@ -122,3 +122,15 @@ def test_the_recovery_manager_lists_my_breakers(client_for: Any, owner: Any, oth
     services.breaker_open(actor=other_user, component=theirs, reason="x", cooldown_s=60)
     html = client_for(owner).get("/recovery-manager").content.decode()
     assert "payments" in html and "errors 40 %" in html and "their-db" not in html
+
+
+def test_the_breaker_action_plans_without_opening_anything(owner: Any) -> None:
+    from recovery.executors.breaker import CircuitBreakerAction
+
+    component = ComponentFactory(owner=owner, name="payments")
+    executor = CircuitBreakerAction()
+    plan = executor.plan(executor.clean({"cooldown_s": 45}), {"component": "payments", "component_id": component.pk})
+    assert plan.steps[0] == "open the circuit breaker of payments: calls refused for 45 s"
+    assert not CircuitBreaker.objects.exists()  # the dry run opened nothing
+    result = executor.execute({"cooldown_s": 45}, {"component_id": component.pk, "action_id": 7}, timeout_s=5)
+    assert result.ok and CircuitBreaker.objects.get(component=component).state == "open"
