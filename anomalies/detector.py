@@ -58,6 +58,9 @@ class DetectorConfig:
     spike_margin: float = 1.0
     spike_window: int = 384
     spike_cap: float = 2.0
+    # While an incident is open its values do not teach the baseline (repeated incidents must not become the
+    # new normal), for at most this many points (a lasting shift is learned after that). 0: always learn.
+    freeze: int = 0
 
     def replace(self, **changes: Any) -> DetectorConfig:
         return DetectorConfig(**{**asdict(self), **changes})
@@ -130,6 +133,7 @@ class Detector:
         self.over = 0  # consecutive points at or over the threshold
         self.under = 0  # consecutive points under the closing threshold while an incident is open
         self.incident = False
+        self.frozen = 0  # points kept out of the baseline during the current incident
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.interval = 0.0  # typical spacing of points in seconds (exponentially weighted)
@@ -150,6 +154,7 @@ class Detector:
             "over": self.over,
             "under": self.under,
             "incident": self.incident,
+            "frozen": self.frozen,
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
             "interval": self.interval,
@@ -163,6 +168,7 @@ class Detector:
         self.over = int(state.get("over", 0))
         self.under = int(state.get("under", 0))
         self.incident = bool(state.get("incident", False))
+        self.frozen = int(state.get("frozen", 0))
         self.first_ts = state.get("first_ts")
         self.last_ts = state.get("last_ts")
         self.interval = float(state.get("interval", 0.0))
@@ -270,6 +276,12 @@ class Detector:
 
         self.over = self.over + 1 if z >= threshold else 0
         point = self.over >= cfg.min_duration
+        if (self.incident or self.over) and self.frozen < cfg.freeze:
+            # Keep the incident's values out of the baseline (bounded: a lasting shift is learned later).
+            self.frozen += 1
+            return self._decide(point, z, threshold, expected, scale)
+        if not self.incident:
+            self.frozen = 0
         limit = cfg.clip * scale
         clipped = value
         if clipped > expected + limit:
@@ -303,14 +315,19 @@ class Detector:
                 slot[1] += 1.0
                 self.level_sum += change
 
+        return self._decide(point, z, threshold, expected, scale)
+
+    def _decide(
+        self, point: bool, z: float, threshold: float, expected: float, scale: float
+    ) -> tuple[float, float, bool, bool, bool, float, float]:
+        """Open or close the incident (hysteresis) and shape ``step``'s answer."""
         opened = closed = False
         if point and not self.incident:
             self.incident = opened = True
             self.under = 0
         elif self.incident:
-            self.under = self.under + 1 if z < cfg.close_threshold else 0
-            if self.under >= cfg.recover_points:
+            self.under = self.under + 1 if z < self.config.close_threshold else 0
+            if self.under >= self.config.recover_points:
                 self.incident = False
                 closed = True
-
         return z / (z + threshold), z, point, opened, closed, expected, threshold * scale

@@ -125,6 +125,12 @@ class DetectionSettings(OwnedModel):
     resolve_after_s = models.PositiveIntegerField(
         null=True, blank=True, help_text="Seconds back in band before a signal resolves itself (default 60)."
     )
+    freeze = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Events of an open incident kept out of the baseline (default 0: learn them). For services whose "
+        "incidents are discrete faults that must never become the new normal.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -41,7 +41,7 @@ def detector_config(component: Component, watched: rules.Watched) -> DetectorCon
     if overrides is not None:
         changes = {
             name: getattr(overrides, name)
-            for name in ("threshold", "window", "min_duration", "min_history")
+            for name in ("threshold", "window", "min_duration", "min_history", "freeze")
             if getattr(overrides, name) is not None
         }
         if "threshold" in changes:
@@ -461,7 +461,7 @@ def silence_end(*, actor: Actor, silence: Silence) -> Silence:
 @transaction.atomic
 def detection_settings_update(*, actor: Actor, component: Component, **changes: Any) -> DetectionSettings:
     """Override detection defaults for one component (None restores the default); validated, audited."""
-    allowed = {"enabled", "threshold", "window", "min_duration", "min_history", "resolve_after_s"}
+    allowed = {"enabled", "threshold", "window", "min_duration", "min_history", "resolve_after_s", "freeze"}
     unknown = set(changes) - allowed
     if unknown:
         raise DomainError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")

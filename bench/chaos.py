@@ -12,6 +12,7 @@ false signals and false actions. Results go to bench/README.md.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -53,7 +54,8 @@ def get(url: str, timeout: float = 1.0) -> tuple[int, float, bytes]:
             return response.status, time.perf_counter() - started, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, time.perf_counter() - started, b""
-    except OSError:
+    except (OSError, http.client.HTTPException):
+        # Refused, timed out, or cut mid-answer (a replica killed while answering): not an answer.
         return 0, time.perf_counter() - started, b""
 
 
@@ -80,11 +82,15 @@ class Watcher:
     def _run(self) -> None:
         while not self.stop.is_set():
             status, took, _ = get(f"http://127.0.0.1:{self.port}/api/orders", timeout=1.0)
+            self.seen = time.monotonic()
             with self.lock:
                 self.streak = self.streak + 1 if status == 200 and took < 0.25 else 0
             time.sleep(0.1)
 
     def normal(self, streak: int = 5) -> bool:
+        # A watcher that stopped looking must not report a stale "normal".
+        if time.monotonic() - getattr(self, "seen", 0.0) > 2.5:
+            return False
         with self.lock:
             return self.streak >= streak
 

@@ -116,6 +116,11 @@ def demo_ensure(*, owner: Any) -> Any:
         for spec in POLICIES:
             if spec["name"] not in existing:
                 policy_save(actor=None, owner=owner, component=component, **spec)
+        if not hasattr(component, "detection_settings"):
+            from anomalies.services import detection_settings_update
+
+            # The demo's faults are discrete and repeated on purpose: they must never become its normal.
+            detection_settings_update(actor=None, component=component, freeze=30)
         if not EscalationTarget.objects.filter(owner=owner, component__isnull=True).exists():
             # Someone to tell: with the default console mail backend the e-mail appears in make run's output.
             EscalationTarget.objects.create(owner=owner, emails=["oncall@example.com"])
