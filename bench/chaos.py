@@ -206,7 +206,10 @@ def reset(stack: Stack) -> None:
             break
         time.sleep(0.5)
     actuator = Actuator.objects.get(component__name=DEMO_NAME, kind="process")
-    process_control(actor=admin, actuator=actuator, operation="deploy", version="v1", replicas=1)
+    # Back to one fresh replica of v1: a deploy only when the version changed (a deploy starts a grace period).
+    version = (actuator.state or {}).get("version", "v1")
+    operation = "deploy" if version != "v1" else "restart"
+    process_control(actor=admin, actuator=actuator, operation=operation, version="v1", replicas=1)
     for breaker in CircuitBreaker.objects.filter(component__name=DEMO_NAME).exclude(state="closed"):
         breaker_close(actor=admin, component=breaker.component, reason="bench reset")
     # Let the detector see a few healthy windows before the open signals are closed.

@@ -270,6 +270,8 @@ CORE314_BACKOFF_RESET = env_int("CORE314_BACKOFF_RESET", 600)
 CORE314_BLAST_RADIUS_SHARE = env_float("CORE314_BLAST_RADIUS_SHARE", 0.5)
 CORE314_BLAST_RADIUS_MIN = env_int("CORE314_BLAST_RADIUS_MIN", 3)
 CORE314_HEALING_CYCLE = env_float("CORE314_HEALING_CYCLE", 5.0)
+# After a deploy, an availability drop waits this long before healing acts (the deploy's own restart gap).
+CORE314_DEPLOY_GRACE = env_int("CORE314_DEPLOY_GRACE", 20)
 # Self-tests: how often beat runs the suite, and how much slower a check must get to count as a regression.
 # The demo service make run starts (and the chaos benchmark uses).
 CORE314_DEMO_PORT = env_int("CORE314_DEMO_PORT", 9100)

@@ -382,7 +382,7 @@ class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewse
 
 
 class ProcessControlSerializer(serializers.Serializer):
-    operation = serializers.ChoiceField(choices=["start", "stop", "deploy", "status"])
+    operation = serializers.ChoiceField(choices=["start", "stop", "restart", "deploy", "status"])
     version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     replicas = serializers.IntegerField(required=False, min_value=0, max_value=64, allow_null=True, default=None)
 
@@ -431,7 +431,7 @@ class ActuatorViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadO
     @extend_schema(request=ProcessControlSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"])
     def control(self, request: Request, pk: str | None = None) -> Response:
-        """A supervised process: start, stop, deploy (switch version) or status. Administrators only."""
+        """A supervised process: start, stop, restart, deploy (switch version) or status. Administrators only."""
         actuator = self.get_object()
         body = ProcessControlSerializer(data=request.data)
         body.is_valid(raise_exception=True)

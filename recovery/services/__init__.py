@@ -263,8 +263,8 @@ def process_control(
         raise PermissionDeniedError("Only administrators start and stop processes.")
     if actuator.kind != "process":
         raise DomainError("This actuator does not supervise a process.")
-    if operation not in {"start", "stop", "deploy", "status"}:
-        raise DomainError("operation must be start, stop, deploy or status.")
+    if operation not in {"start", "stop", "restart", "deploy", "status"}:
+        raise DomainError("operation must be start, stop, restart, deploy or status.")
     state = actuator.state or {}
     if operation == "status":
         return supervisor.describe(state)
@@ -287,7 +287,7 @@ def process_control(
                 version=target,
                 replicas=count,
                 name=f"{locked.component_id}-{locked.component.name}"[:60],
-                restart=operation == "deploy",
+                restart=operation in {"deploy", "restart"},
             )
         except supervisor.SupervisorError as exc:
             raise DomainError(str(exc)) from exc

@@ -399,6 +399,16 @@ def _decide(
         return DecisionOutcome.SKIPPED, "the signal is already resolved", None, None
     if signal.silenced:
         return DecisionOutcome.SKIPPED, "opened during a silence: recorded, not acted on", None, None
+    if signal.normal_since is not None:
+        return DecisionOutcome.SKIPPED, "its metric is back to normal (the signal resolves itself)", None, None
+    if signal.kind == "availability_drop":
+        grace = timedelta(seconds=settings.CORE314_DEPLOY_GRACE)
+        deployed = Deployment.objects.filter(component=component, deployed_at__gte=now - grace).first()
+        if deployed is not None:
+            # A deploy restarts the service: a short gap is expected, and restarting it again would only
+            # lengthen it. Look again when the grace is over (by then it has answered, or it has not).
+            reason = f"{deployed.version} was deployed {(now - deployed.deployed_at).total_seconds():.0f} s ago"
+            return DecisionOutcome.DEFERRED, f"{reason}: giving it time to start", None, deployed.deployed_at + grace
     busy = RecoveryAction.objects.filter(component=component, in_flight=True).first()
     if busy is not None:
         retry = now + timedelta(seconds=settings.CORE314_HEALING_CYCLE)

@@ -283,3 +283,20 @@ def test_an_exited_replica_is_restarted_by_the_supervisor_through_the_engine(adm
         actuator.refresh_from_db()
         for replica in actuator.state.get("replicas", []):
             supervisor.stop(replica, timeout_s=2)
+
+
+def test_a_fresh_deploy_gets_time_to_start_and_a_recovered_metric_is_left_alone(owner: Any, endpoint: str) -> None:
+    from recovery.models import Deployment
+
+    component = _setup(owner, endpoint, kinds=["availability_drop"], chain=[])
+    Deployment.objects.create(owner=owner, component=component, version="v2")
+    down = _signal(component, kind="availability_drop", metric="availability", observed_value=0.0,
+                   expected_value=1.0, band_low=0.99, band_high=1.0)  # fmt: skip
+    decision = healing.heal_signal(signal_id=down.pk)
+    assert decision.outcome == "deferred" and "v2 was deployed 0 s ago: giving it time to start" in decision.reason
+    assert not RecoveryAction.objects.exists()
+    # It answered again meanwhile: when the grace is over there is nothing to do.
+    AnomalySignal.objects.filter(pk=down.pk).update(normal_since=timezone.now())
+    later = decision.retry_at + timedelta(seconds=1)
+    assert healing.heal_signal(signal_id=down.pk, now=later).reason.startswith("its metric is back to normal")
+    assert not RecoveryAction.objects.exists()
