@@ -54,6 +54,8 @@ WATCHED = [
 BY_METRIC = {w.metric: w for w in WATCHED}
 # A resource this close to its limit is anomalous whatever its history; a forecast this near is too.
 RESOURCE_NEAR_LIMIT = 90.0
+# Below this share of its limit a resource is not exhausted, however unusual its value.
+RESOURCE_CALM = 0.5
 EXHAUSTION_HORIZON_S = 3600.0
 
 SEVERITY_FROM_STATUS = {"critical": "critical", "unhealthy": "high", "degraded": "medium"}

@@ -154,6 +154,10 @@ def _run_metric(
             and (forecast.seconds_to_limit <= rules.EXHAUSTION_HORIZON_S)
         )
         anomalous = decision.is_anomaly or (not decision.learning and (near_limit or soon))
+        if anomalous and watched.limit is not None and value < rules.RESOURCE_CALM * watched.limit and not soon:
+            # CPU going from 5 % to 20 % is statistically unusual and operationally nothing: a resource is a
+            # problem near its limit, or on its way there.
+            anomalous = False
         if anomalous:
             windows += 1
             normal_at = None

@@ -217,3 +217,11 @@ def test_a_first_run_learns_from_recent_history_and_judges_the_newest_event(owne
     after = push(component, normal(6000, seed=5), start - dt.timedelta(hours=20))
     push(component, [4000.0], after)
     assert len(services.signals_detect(component_id=component.pk, now=after + STEP)) == 1
+
+
+def test_a_resource_far_from_its_limit_is_not_exhaustion(owner: Any, start: dt.datetime) -> None:
+    component = ComponentFactory(owner=owner)
+    after = push(component, normal(60, level=5.0, sd=0.5), start, metric="cpu_percent")
+    push(component, [21.0, 22.0, 21.5], after, metric="cpu_percent")  # unusual, and nowhere near 100 %
+    services.signals_detect(component_id=component.pk, now=after + 3 * STEP)
+    assert not AnomalySignal.objects.filter(metric="cpu_percent").exists()
