@@ -102,32 +102,27 @@ class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets
         component = get_visible_or_404(Component, request.user, pk=data.pop("component"))
         return Response(healing.action_dry_run(actor=request.user, component=component, **data))
 
-    @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
-    @action(detail=True, methods=["post"])
-    def approve(self, request: Request, pk: str | None = None) -> Response:
+    def _decide(self, request: Request, service: Any) -> Response:
         target = self.get_object()  # 404 for someone else's action before anything about the body
         body = ActionReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        action = healing.action_approve(actor=request.user, action=target, **body.validated_data)
+        action = service(actor=request.user, action=target, **body.validated_data)
         return Response(RecoveryActionSerializer(action).data)
+
+    @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, healing.action_approve)
 
     @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        target = self.get_object()  # 404 for someone else's action before anything about the body
-        body = ActionReasonSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        action = healing.action_reject(actor=request.user, action=target, **body.validated_data)
-        return Response(RecoveryActionSerializer(action).data)
+        return self._decide(request, healing.action_reject)
 
     @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        target = self.get_object()  # 404 for someone else's action before anything about the body
-        body = ActionReasonSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        action = healing.action_cancel(actor=request.user, action=target, **body.validated_data)
-        return Response(RecoveryActionSerializer(action).data)
+        return self._decide(request, healing.action_cancel)
 
     @extend_schema(parameters=[OpenApiParameter("range", str, description="1h, 6h, 24h (default) or 7d")])
     @action(detail=False, methods=["get"])

@@ -101,11 +101,13 @@ def healing_state(*, actor: Actor) -> dict[str, Any]:
     }
 
 
-def action_timeline(*, action: RecoveryAction) -> list[dict[str, Any]]:
-    """What happened to an action, from its audit entries (already scoped: the action is visible)."""
+def action_timeline(*, actor: Actor, action: RecoveryAction) -> list[dict[str, Any]]:
+    """What happened to an action, from its audit entries."""
     from core314.models import AuditLogEntry
 
-    entries = AuditLogEntry.objects.filter(object_type=action._meta.label_lower, object_id=str(action.pk))
+    entries = AuditLogEntry.objects.visible_to(actor).filter(
+        object_type=action._meta.label_lower, object_id=str(action.pk)
+    )
     return list(entries.order_by("created_at", "id").values("created_at", "action", "actor_label", "reason", "after"))
 
 

@@ -75,7 +75,7 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     series = selectors.action_series(actor=request.user, action=action)
     context = {
         "action": action,
-        "timeline": selectors.action_timeline(action=action),
+        "timeline": selectors.action_timeline(actor=request.user, action=action),
         "series": series,
         "before": (action.before_metrics or {}).get(series["metric"]),
         "after": (action.after_metrics or {}).get(series["metric"]),

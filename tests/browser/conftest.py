@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,11 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.processes import free_port
+
 CHROMIUM = "/usr/bin/chromium"
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +27,7 @@ def asgi_server(django_db_setup: Any, django_db_blocker: Any) -> Iterator[str]:
     """daphne serving the app (HTTP and WebSocket) on the test database, as a separate process."""
     with django_db_blocker.unblock():
         params = connection.settings_dict
-    port = _free_port()
+    port = free_port()
     user = params.get("USER") or "postgres"
     host = params.get("HOST") or "127.0.0.1"
     env = {

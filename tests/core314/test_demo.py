@@ -4,7 +4,6 @@ the platform's probes can read, and fault injection reserved to administrators."
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,12 +19,7 @@ from django.conf import settings
 from core314.demo import services as demo
 from health import prom
 from recovery.models import Actuator, RecoveryPolicy
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.processes import free_port
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -39,7 +33,7 @@ def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Any]:
     """One demo replica on a free port with its own fault file; stopped afterwards."""
-    port = _port()
+    port = free_port()
     faults = tmp_path / "faults.json"
     processes = []
 
