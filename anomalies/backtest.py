@@ -230,8 +230,6 @@ def config_from(options: dict[str, object]) -> DetectorConfig:
     }
     if options.get("no_seasonality"):
         changes["season_buckets"] = 0
-    if changes.get("threshold") is not None:
-        changes["clip"] = changes["threshold"]
     config = config.replace(**changes)
     problems = config.problems()
     if problems:

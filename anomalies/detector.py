@@ -6,17 +6,24 @@ detection (its state persisted between windows) and replay (``manage.py backtest
 
 How it decides:
 
-* **Baseline.** The median of the last ``window`` values is the expected value; the standard deviation of
-  the same window is the scale, floored at ``rel_floor`` of the level so a flat metric does not turn every
-  wiggle into an infinite score. Values enter the window *winsorised*: an extreme value counts only up to
-  ``clip`` scales from the median, so one spike cannot drag the baseline, while a lasting shift (a deploy
-  that changed a level for good) is absorbed within about a window: that is the drift adaptation.
+* **Baseline.** The expected value is the median of the last ``window`` values. The scale is the standard
+  deviation of the last ``scale_window`` values, each *winsorised* to ``clip`` scales from the expected value
+  on entry, and floored at ``rel_floor`` of the level so a flat metric does not turn every wiggle into an
+  infinite score. The long, winsorised scale window is what keeps an outage visible while it unfolds: a
+  throughput falling over five minutes cannot inflate the scale fast enough to hide itself.
+* **Drift.** The median absorbs a lasting shift within half a window. A deviation that stays on one side of
+  the band for ``relearn`` points in a row is a new level (a new workload ramping up, a deploy that changed a
+  level for good): the baseline restarts from those points instead of alarming for hours.
 * **Seasonality.** After ``season_min_cycles`` days, a per-time-of-day profile (``season_buckets`` phases,
-  each an exponentially weighted level with a memory of ``season_memory`` days) is subtracted first, so a
-  daily peak is expected rather than anomalous. Points need not be evenly spaced.
-* **Burstiness.** A metric whose own recent scores often run high (bursty traffic) needs a bigger excursion
-  to be unusual: the opening threshold is at least ``spike_margin`` times the ``spike_quantile`` of its last
-  ``spike_window`` scores.
+  each an exponentially weighted level with a memory of ``season_memory`` days, interpolated between
+  neighbouring phases) is subtracted first, so a daily peak is expected rather than anomalous.
+* **Recurring excursions are not news.** Production metrics have their cron jobs: a dip at the top of every
+  hour, a batch at 10:00 every day, a burst of queries a few times a day. Three memories raise the threshold
+  for such an excursion: the same minute of the hour (a peak decaying by ``hourly_decay`` per hour), the
+  same time of day on at least ``daily_need`` of the last ``daily_cycles`` days, and, for any time, excursions
+  that happened ``burst_k`` times in the last ``burst_period_s`` — but only while the current one is no
+  longer than those were, so a lasting outage is flagged however often blips occurred. Remembered scores
+  are capped at ``recur_cap`` thresholds, so a true incident cannot blind the detector to a bigger one.
 * **Decision and hysteresis.** A point is anomalous when the score reaches the threshold on
   ``min_duration`` consecutive points. An incident opens on such a point and closes only after
   ``recover_points`` points below ``close_threshold``: a flapping metric makes one incident, not ten.
@@ -36,28 +43,36 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 UP, DOWN, BOTH = "up", "down", "both"
+HOUR, DAY = 3600.0, 86400.0
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
     window: int = 60
+    scale_window: int = 240
     min_history: int = 24
     threshold: float = 5.0
     close_threshold: float = 3.0
     min_duration: int = 1
     recover_points: int = 3
-    clip: float = 5.0
+    clip: float = 3.0
     direction: str = BOTH
     rel_floor: float = 0.02
     abs_floor: float = 1e-6
-    season_period_s: float = 86_400.0
+    relearn: int = 30
+    season_period_s: float = DAY
     season_buckets: int = 24
     season_min_cycles: float = 2.0
     season_memory: float = 3.0
-    spike_quantile: float = 0.99
-    spike_margin: float = 1.0
-    spike_window: int = 384
-    spike_cap: float = 2.0
+    recurrence: bool = True  # the three memories of recurring excursions below
+    recur_buckets: int = 60  # phases per hour and per day (fewer when points are sparser)
+    recur_cap: float = 4.0
+    recur_margin: float = 1.25
+    hourly_decay: float = 0.97
+    daily_cycles: int = 3
+    daily_need: int = 2
+    burst_period_s: float = DAY
+    burst_k: int = 2
     # While an incident is open its values do not teach the baseline (repeated incidents must not become the
     # new normal), for at most this many points (a lasting shift is learned after that). 0: always learn.
     freeze: int = 0
@@ -70,6 +85,8 @@ class DetectorConfig:
         found = []
         if not 8 <= self.window <= 10_000:
             found.append("window must be 8..10000 points")
+        if not 8 <= self.scale_window <= 100_000:
+            found.append("scale_window must be 8..100000 points")
         if not 2 <= self.min_history <= 10_000:
             found.append("min_history must be 2..10000 points")
         if not 0 < self.close_threshold <= self.threshold:
@@ -80,6 +97,8 @@ class DetectorConfig:
             found.append("direction must be up, down or both")
         if self.season_buckets < 0 or self.season_period_s <= 0:
             found.append("season_buckets must be ≥ 0 and season_period_s positive")
+        if self.clip <= 0 or self.recur_cap <= 0:
+            found.append("clip and recur_cap must be positive")
         return found
 
 
@@ -98,47 +117,73 @@ class Decision:
 
 
 class _Window:
-    """The last ``size`` values in arrival order and sorted, with running sums for the variance."""
+    """The last ``size`` values in arrival order and sorted (for the median)."""
 
-    __slots__ = ("order", "size", "sorted", "squares", "total")
+    __slots__ = ("order", "size", "sorted")
 
     def __init__(self, size: int, values: list[float] | None = None) -> None:
         self.size = size
         self.order: deque[float] = deque(values[-size:] if values else [])
         self.sorted = sorted(self.order)
+
+    def add(self, value: float) -> None:
+        self.order.append(value)
+        insort(self.sorted, value)
+        if len(self.order) > self.size:
+            del self.sorted[bisect_left(self.sorted, self.order.popleft())]
+
+
+class _Spread:
+    """The last ``size`` values with running sums, for their standard deviation."""
+
+    __slots__ = ("order", "size", "squares", "total")
+
+    def __init__(self, size: int, values: list[float] | None = None) -> None:
+        self.size = size
+        self.order: deque[float] = deque(values[-size:] if values else [])
         self.total = math.fsum(self.order)
         self.squares = math.fsum(v * v for v in self.order)
 
     def add(self, value: float) -> None:
         self.order.append(value)
-        insort(self.sorted, value)
         self.total += value
         self.squares += value * value
         if len(self.order) > self.size:
             old = self.order.popleft()
-            del self.sorted[bisect_left(self.sorted, old)]
             self.total -= old
             self.squares -= old * old
 
-    def __len__(self) -> int:
-        return len(self.order)
+    def std(self) -> float:
+        n = len(self.order)
+        mean = self.total / n
+        variance = self.squares / n - mean * mean
+        return math.sqrt(variance) if variance > 0 else 0.0
 
 
 class Detector:
     def __init__(self, config: DetectorConfig | None = None, state: dict[str, Any] | None = None) -> None:
         self.config = config or DetectorConfig()
-        self.window = _Window(self.config.window)
-        self.zs = _Window(self.config.spike_window)
+        cfg = self.config
+        self.window = _Window(cfg.window)
+        self.spread = _Spread(cfg.scale_window)
+        self.recent: deque[float] = deque(maxlen=max(cfg.relearn, 1))  # for relearning a new level
         self.seen = 0
         self.over = 0  # consecutive points at or over the threshold
         self.under = 0  # consecutive points under the closing threshold while an incident is open
         self.incident = False
         self.frozen = 0  # points kept out of the baseline during the current incident
+        self.side = 0  # which side of the band the current lasting deviation is on (+1, -1, 0)
+        self.side_run = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.interval = 0.0  # typical spacing of points in seconds (exponentially weighted)
         self.levels: dict[int, list[float]] = {}  # time-of-day bucket → [level, points seen]
         self.level_sum = 0.0
+        self.hourly: dict[int, list[float]] = {}  # minute of the hour → [remembered score, when]
+        self.daily: dict[int, list[list[float]]] = {}  # time of day → [[day number, peak score], …]
+        self.bursts: deque[list[float]] = deque()  # [when it ended, peak score, length in points]
+        self.run_peak = 0.0
+        self.run_len = 0
         if state:
             self._load(state)
 
@@ -147,35 +192,68 @@ class Detector:
     def state(self) -> dict[str, Any]:
         """A small JSON-able snapshot, so a restart does not forget what was learned."""
         return {
-            "v": 1,
+            "v": 2,
             "window": list(self.window.order),
-            "zs": [round(z, 3) for z in self.zs.order],
+            "spread": list(self.spread.order),
+            "recent": list(self.recent),
             "seen": self.seen,
             "over": self.over,
             "under": self.under,
             "incident": self.incident,
             "frozen": self.frozen,
+            "side": [self.side, self.side_run],
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
             "interval": self.interval,
             "levels": {str(k): v for k, v in self.levels.items()},
+            "hourly": {str(k): [round(v[0], 3), v[1]] for k, v in self.hourly.items()},
+            "daily": {str(k): [[c, round(p, 3)] for c, p in v] for k, v in self.daily.items()},
+            "bursts": [[t, round(p, 3), n] for t, p, n in self.bursts],
+            "run": [self.run_peak, self.run_len],
         }
 
     def _load(self, state: dict[str, Any]) -> None:
-        self.window = _Window(self.config.window, [float(v) for v in state.get("window", [])])
-        self.zs = _Window(self.config.spike_window, [float(v) for v in state.get("zs", [])])
+        cfg = self.config
+        window = [float(v) for v in state.get("window", [])]
+        self.window = _Window(cfg.window, window)
+        # A version 1 snapshot had one window for both: start the scale from it.
+        self.spread = _Spread(cfg.scale_window, [float(v) for v in state.get("spread", window)])
+        self.recent.extend(float(v) for v in state.get("recent", []))
         self.seen = int(state.get("seen", 0))
         self.over = int(state.get("over", 0))
         self.under = int(state.get("under", 0))
         self.incident = bool(state.get("incident", False))
         self.frozen = int(state.get("frozen", 0))
+        self.side, self.side_run = (int(v) for v in state.get("side", [0, 0]))
         self.first_ts = state.get("first_ts")
         self.last_ts = state.get("last_ts")
         self.interval = float(state.get("interval", 0.0))
         self.levels = {int(k): [float(v[0]), float(v[1])] for k, v in state.get("levels", {}).items()}
         self.level_sum = sum(v[0] for v in self.levels.values())
+        self.hourly = {int(k): [float(v[0]), float(v[1])] for k, v in state.get("hourly", {}).items()}
+        self.daily = {int(k): [[int(c), float(p)] for c, p in v] for k, v in state.get("daily", {}).items()}
+        self.bursts = deque([float(t), float(p), int(n)] for t, p, n in state.get("bursts", []))
+        peak, length = state.get("run", [0.0, 0])
+        self.run_peak, self.run_len = float(peak), int(length)
 
     # --- seasonality ------------------------------------------------------------------------------------
+
+    def _season_offset(self, timestamp: float) -> float:
+        """The daily profile's deviation from its mean at this time of day, interpolated between phases."""
+        cfg = self.config
+        levels = self.levels
+        if not levels:
+            return 0.0
+        position = (timestamp % cfg.season_period_s) / cfg.season_period_s * cfg.season_buckets - 0.5
+        below = math.floor(position)
+        low = levels.get(below % cfg.season_buckets)
+        high = levels.get((below + 1) % cfg.season_buckets)
+        mean = self.level_sum / len(levels)
+        if low is None or high is None:
+            slot = levels.get(int(position + 0.5) % cfg.season_buckets)
+            return slot[0] - mean if slot is not None else 0.0
+        fraction = position - below
+        return low[0] + fraction * (high[0] - low[0]) - mean
 
     def _learn_season(self, bucket: int, value: float) -> None:
         cfg = self.config
@@ -185,14 +263,95 @@ class Detector:
             self.level_sum += value
             return
         per_cycle = cfg.season_period_s / cfg.season_buckets / (self.interval if self.interval > 1.0 else 1.0)
-        memory = (per_cycle if per_cycle > 1.0 else 1.0) * cfg.season_memory
         alpha = 1.0 / (slot[1] + 1.0)
-        if alpha < 1.0 / memory:
-            alpha = 1.0 / memory
+        floor = 1.0 / ((per_cycle if per_cycle > 1.0 else 1.0) * cfg.season_memory)
+        if alpha < floor:
+            alpha = floor
         step = alpha * (value - slot[0])
         slot[0] += step
         slot[1] += 1.0
         self.level_sum += step
+
+    # --- recurring excursions -----------------------------------------------------------------------------
+
+    def _phases(self, period: float) -> int:
+        """How many phases of ``period`` to remember (0: points too sparse for this period to mean anything)."""
+        interval = self.interval
+        if not 0 < interval * 4 <= period:
+            return 0
+        count = int(period / interval + 0.5)
+        return count if count < self.config.recur_buckets else self.config.recur_buckets
+
+    def _recurring(self, timestamp: float, z: float, remembered: float) -> float:
+        """The threshold this point's excursion must beat given what recurred before; learns this point.
+
+        An excursion recurs when one at least ``1 / recur_margin`` of its size was seen before. Only scores
+        that could ever matter are remembered (within ``recur_margin`` of the threshold) and only excursions
+        look anything up: for every other point the answer cannot change a decision, which keeps the common
+        case cheap."""
+        cfg = self.config
+        threshold = cfg.threshold
+        margin = cfg.recur_margin
+        excursion = z >= threshold
+        notable = remembered * margin >= threshold
+        hourly = self._phases(HOUR) if (notable or self.hourly) else 0
+        if hourly:  # the same minute of the hour in earlier hours: a decaying peak, ±1 phase for jitter
+            at = int((timestamp % HOUR) / HOUR * hourly)
+            if excursion:
+                for k in (at - 1, at, at + 1):
+                    slot = self.hourly.get(k % hourly)
+                    # Only earlier hours count: what this excursion left a minute ago is not a recurrence.
+                    if slot is not None and timestamp - slot[1] >= HOUR / 2:
+                        level = slot[0] * cfg.hourly_decay ** ((timestamp - slot[1]) / HOUR) * margin
+                        if level > threshold:
+                            threshold = level
+            slot = self.hourly.get(at)
+            level = slot[0] * cfg.hourly_decay ** ((timestamp - slot[1]) / HOUR) if slot is not None else 0.0
+            if notable:
+                self.hourly[at] = [level if level > remembered else remembered, timestamp]
+            elif slot is not None and level * margin < cfg.threshold:
+                del self.hourly[at]  # decayed below mattering
+        daily = self._phases(DAY) if (notable or excursion) else 0
+        if daily:  # the same time of day on enough of the last few days
+            at = int((timestamp % DAY) / DAY * daily)
+            today = int(timestamp // DAY)
+            if excursion:
+                peaks: dict[int, float] = {}
+                for k in (at - 1, at, at + 1):
+                    for day, peak in self.daily.get(k % daily, ()):
+                        if today - cfg.daily_cycles <= day < today and peak > peaks.get(day, 0.0):
+                            peaks[day] = peak
+                if len(peaks) >= cfg.daily_need:
+                    level = sorted(peaks.values())[-cfg.daily_need] * margin
+                    if level > threshold:
+                        threshold = level
+            if notable:
+                history = self.daily.setdefault(at, [])
+                if history and history[-1][0] == today:
+                    if remembered > history[-1][1]:
+                        history[-1][1] = remembered
+                else:
+                    history.append([today, remembered])
+                    if len(history) > cfg.daily_cycles:
+                        del history[0]
+        if cfg.burst_k:  # any time: the k-th largest of today's excursions, while this one is no longer
+            bursts = self.bursts
+            while bursts and bursts[0][0] < timestamp - cfg.burst_period_s:
+                bursts.popleft()
+            running = self.run_len + 1 if excursion else 0
+            if running:
+                if len(bursts) >= cfg.burst_k:
+                    peak = sorted(b[1] for b in bursts)[-cfg.burst_k] * margin
+                    longest = sorted(b[2] for b in bursts)[-cfg.burst_k]
+                    if peak > threshold and running <= longest:
+                        threshold = peak
+                if remembered > self.run_peak:
+                    self.run_peak = remembered
+            elif self.run_len:
+                bursts.append([timestamp, self.run_peak, self.run_len])
+                self.run_peak = 0.0
+            self.run_len = running
+        return threshold
 
     # --- detection ---------------------------------------------------------------------------------------
 
@@ -214,38 +373,31 @@ class Detector:
         self.seen += 1
         if not math.isfinite(value):
             return None
+        if self.first_ts is None:
+            self.first_ts = timestamp
+        last = self.last_ts
+        if last is not None and timestamp > last:
+            delta = timestamp - last
+            self.interval = delta if self.interval == 0 else self.interval + 0.05 * (delta - self.interval)
+        self.last_ts = timestamp
         seasonal = cfg.season_buckets > 0
-        bucket = 0
-        if seasonal:  # _observe_time(), inlined for speed
-            if self.first_ts is None:
-                self.first_ts = timestamp
-            last = self.last_ts
-            if last is not None and timestamp > last:
-                delta = timestamp - last
-                self.interval = delta if self.interval == 0 else self.interval + 0.05 * (delta - self.interval)
-            self.last_ts = timestamp
-            period = cfg.season_period_s
-            bucket = int((timestamp % period) / period * cfg.season_buckets)
+        bucket = int((timestamp % cfg.season_period_s) / cfg.season_period_s * cfg.season_buckets)
         offset = 0.0
         if seasonal and timestamp - self.first_ts >= cfg.season_min_cycles * cfg.season_period_s:
-            slot = self.levels.get(bucket)
-            if slot is not None:
-                offset = slot[0] - self.level_sum / len(self.levels)
+            offset = self._season_offset(timestamp)
         window = self.window
         n = len(window.order)
         if n < cfg.min_history:
             window.add(value - offset)
+            self.spread.add(value - offset)
             if seasonal:
                 self._learn_season(bucket, value)
             return None
 
         data = window.sorted
         middle = n // 2
-        median = data[middle] if n % 2 else (data[middle - 1] + data[middle]) * 0.5
-        expected = median + offset
-        mean = window.total / n
-        variance = window.squares / n - mean * mean
-        scale = math.sqrt(variance) if variance > 0 else 0.0
+        expected = (data[middle] if n % 2 else (data[middle - 1] + data[middle]) * 0.5) + offset
+        scale = self.spread.std()
         floor = cfg.rel_floor * (expected if expected > 0 else -expected)
         if scale < floor:
             scale = floor
@@ -261,19 +413,10 @@ class Detector:
             z = -deviation if deviation < 0 else 0.0
 
         threshold = cfg.threshold
-        zs = self.zs
-        if cfg.spike_margin and len(zs.order) >= cfg.min_history:
-            high = cfg.spike_margin * zs.sorted[int(cfg.spike_quantile * (len(zs.sorted) - 1))]
-            if high > threshold:
-                threshold = high
-        # The recent scores, capped so that a true anomaly does not blind the detector to the next one.
-        cap = cfg.spike_cap * cfg.threshold
-        capped = z if z < cap else cap
-        zs.order.append(capped)
-        insort(zs.sorted, capped)
-        if len(zs.order) > zs.size:
-            del zs.sorted[bisect_left(zs.sorted, zs.order.popleft())]
-
+        # Most points are far from any threshold with nothing remembered: then recurrence cannot matter.
+        if cfg.recurrence and (z * cfg.recur_margin >= threshold or self.hourly or self.run_len):
+            cap = cfg.recur_cap * threshold
+            threshold = self._recurring(timestamp, z, z if z < cap else cap)
         self.over = self.over + 1 if z >= threshold else 0
         point = self.over >= cfg.min_duration
         if (self.incident or self.over) and self.frozen < cfg.freeze:
@@ -282,39 +425,31 @@ class Detector:
             return self._decide(point, z, threshold, expected, scale)
         if not self.incident:
             self.frozen = 0
+        if cfg.relearn:
+            side = 1 if deviation >= cfg.close_threshold else -1 if deviation <= -cfg.close_threshold else 0
+            if side and side == self.side:
+                self.side_run += 1
+            else:
+                self.side, self.side_run = side, 1 if side else 0
+            self.recent.append(value - offset)
+            if self.side_run >= cfg.relearn:
+                # A new level: start the baseline again from the points that showed it.
+                self.window = _Window(cfg.window, list(self.recent))
+                self.spread = _Spread(cfg.scale_window, list(self.recent))
+                self.side = self.side_run = 0
+                return self._decide(point, z, threshold, expected, scale)
         limit = cfg.clip * scale
         clipped = value
         if clipped > expected + limit:
             clipped = expected + limit
         elif clipped < expected - limit:
             clipped = expected - limit
-        # window.add(), inlined: this line runs for every point of every metric.
-        learned = clipped - offset
-        window.order.append(learned)
-        insort(data, learned)
-        window.total += learned
-        window.squares += learned * learned
-        if n >= window.size:
-            old = window.order.popleft()
-            del data[bisect_left(data, old)]
-            window.total -= old
-            window.squares -= old * old
-        if seasonal:  # _learn_season(), inlined for speed
-            slot = self.levels.get(bucket)
-            if slot is None:
-                self.levels[bucket] = [clipped, 1.0]
-                self.level_sum += clipped
-            else:
-                per_cycle = cfg.season_period_s / cfg.season_buckets / (self.interval if self.interval > 1.0 else 1.0)
-                alpha = 1.0 / (slot[1] + 1.0)
-                floor = 1.0 / ((per_cycle if per_cycle > 1.0 else 1.0) * cfg.season_memory)
-                if alpha < floor:
-                    alpha = floor
-                change = alpha * (clipped - slot[0])
-                slot[0] += change
-                slot[1] += 1.0
-                self.level_sum += change
-
+        # The median sees the value itself (it is robust already, and a level shift must reach it); the
+        # scale sees it winsorised, so an excursion cannot widen the band that should expose it.
+        window.add(value - offset)
+        self.spread.add(clipped - offset)
+        if seasonal:
+            self._learn_season(bucket, clipped)
         return self._decide(point, z, threshold, expected, scale)
 
     def _decide(

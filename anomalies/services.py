@@ -44,8 +44,6 @@ def detector_config(component: Component, watched: rules.Watched) -> DetectorCon
             for name in ("threshold", "window", "min_duration", "min_history", "freeze")
             if getattr(overrides, name) is not None
         }
-        if "threshold" in changes:
-            changes["clip"] = changes["threshold"]
         config = config.replace(**changes)
     return config
 

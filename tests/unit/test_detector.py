@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -71,8 +72,9 @@ def test_a_flapping_metric_makes_one_incident_not_ten() -> None:
         values.append(200.0 if i % 2 else 100.0)
     decisions = replay(values + noise(200, seed=3))
     assert incidents(decisions) == 1
-    flagged = sum(d.is_anomaly for d in decisions[300:340])
-    assert flagged >= 5  # the excursions themselves are still flagged while the incident is open
+    assert decisions[301].is_anomaly  # the first excursion is news
+    assert all(d.incident_open for d in decisions[301:340])  # and the incident stays open while it flaps
+    assert not decisions[345].incident_open  # then closes once calm
 
 
 def test_one_noisy_point_needs_company_when_min_duration_asks_for_it() -> None:
@@ -154,3 +156,84 @@ def test_bad_settings_are_named() -> None:
     assert any("window" in p for p in problems)
     assert any("close_threshold" in p for p in problems)
     assert any("direction" in p for p in problems)
+
+
+def hourly_dips(hours: int, dip_every: int = 1, seed: int = 11) -> list[float]:
+    """A minute series at 1000 ± 20 whose first three minutes of every ``dip_every``-th hour dip to 700."""
+    values = noise(hours * 60, level=1000.0, sd=20.0, seed=seed)
+    for hour in range(0, hours, dip_every):
+        for minute in range(3):
+            values[hour * 60 + minute] = 700.0
+    return values
+
+
+def test_a_dip_at_the_top_of_every_hour_stops_alarming_and_others_still_do() -> None:
+    values = hourly_dips(30)
+    values[25 * 60 + 30 : 25 * 60 + 45] = [700.0] * 15  # the same dip at half past, for longer: not the cron job
+    decisions = replay(values)
+    top_of_hour = [any(d.is_anomaly for d in decisions[h * 60 : h * 60 + 3]) for h in range(2, 30)]
+    assert any(top_of_hour[:3])  # the first ones are news
+    assert not any(top_of_hour[5:])  # the cron job is learned
+    assert any(d.is_anomaly for d in decisions[25 * 60 + 30 : 25 * 60 + 45])
+
+
+def test_recurring_blips_do_not_hide_a_lasting_outage() -> None:
+    values = noise(3000, level=1000.0, sd=20.0, seed=12)
+    for start in (400, 700, 1000, 1300, 1600, 1900):  # two-minute blips, several a day
+        values[start : start + 2] = [1300.0, 1300.0]
+    values[2400:2460] = [1300.0] * 60  # the same height, for an hour
+    decisions = replay(values)
+    assert not any(d.is_anomaly for d in decisions[1900:1902])  # the sixth blip is no news
+    assert any(d.is_anomaly for d in decisions[2400:2410])  # an hour-long excursion is, within minutes
+
+
+def test_an_outage_that_unfolds_over_minutes_is_caught() -> None:
+    values = noise(600, level=1000.0, sd=60.0, seed=13)
+    ramp = [800.0, 600.0, 400.0, 200.0, 100.0, 50.0]
+    values[500:506] = ramp
+    values[506:560] = [40.0] * 54  # throughput down to 4 %, reached gradually
+    decisions = replay(values)
+    assert any(d.is_anomaly for d in decisions[500:510])
+    # A scale that learned the falling values would have widened the band until nothing was unusual.
+    assert not replay(values, DetectorConfig(scale_window=60, clip=5.0))[500:560][0].is_anomaly
+
+
+def test_a_metric_that_comes_online_is_one_incident_then_normal() -> None:
+    values = [0.0] * 500 + noise(500, level=1000.0, sd=30.0, seed=14)  # a new workload starts reporting
+    decisions = replay(values)
+    assert decisions[500].opened
+    assert incidents(decisions) == 1
+    assert not any(d.is_anomaly for d in decisions[560:])  # the new level is learned, not alarmed for hours
+
+
+def test_a_spike_at_the_same_hour_every_day_is_learned() -> None:
+    hourly = noise(24 * 12, level=50.0, sd=3.0, seed=15)
+    for day in range(12):
+        hourly[day * 24 + 10] = 150.0  # the 10:00 batch
+    hourly[9 * 24 + 15] = 150.0  # the same height at 15:00 one day
+    start = 1_700_006_400.0  # a midnight, UTC
+    decisions = replay(hourly, start=start, step=3600.0)
+    at_ten = [decisions[day * 24 + 10].is_anomaly for day in range(1, 12)]
+    assert at_ten[0]
+    assert not any(at_ten[4:])
+    assert decisions[9 * 24 + 15].is_anomaly
+
+
+def test_what_recurs_survives_a_restart() -> None:
+    values = hourly_dips(20)
+    first = Detector()
+    for i, v in enumerate(values[:900]):
+        first.update(1.7e9 + i * MINUTE, v)
+    resumed = Detector(state=json.loads(json.dumps(first.state())))  # as the database stores it
+    straight = replay(values)
+    rest = [resumed.update(1.7e9 + i * MINUTE, v) for i, v in enumerate(values[900:], start=900)]
+    assert [d.is_anomaly for d in rest] == [d.is_anomaly for d in straight[900:]]
+
+
+def test_a_version_1_snapshot_still_loads() -> None:
+    old = {"v": 1, "window": [100.0 + (i % 5) for i in range(60)], "zs": [0.5] * 60, "seen": 500}
+    old |= {"over": 0, "under": 0, "incident": False, "first_ts": 1.7e9, "last_ts": 1.7e9 + 499 * MINUTE}
+    old |= {"interval": MINUTE, "levels": {}}
+    detector = Detector(state=old)
+    assert not detector.update(1.7e9 + 500 * MINUTE, 102.0).is_anomaly
+    assert detector.update(1.7e9 + 501 * MINUTE, 400.0).is_anomaly
