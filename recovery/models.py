@@ -135,6 +135,8 @@ class RecoveryAction(OwnedModel):
     verify_after_s = models.PositiveIntegerField(null=True, blank=True, help_text="Verification window.")
     verify_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # Looks taken at the result: a partial improvement gets a second window before the chain moves on.
+    checks = models.PositiveSmallIntegerField(default=0)
     before_metrics = models.JSONField(null=True, blank=True)
     after_metrics = models.JSONField(null=True, blank=True)
     time_to_recover_s = models.FloatField(null=True, blank=True, help_text="Detection to recovery.")

@@ -635,6 +635,26 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
             verdict = "resolved" if resolved else ("improved" if healthy else "no_effect")
             score, note = (1.0 if resolved else 0.5 if healthy else 0.0), f"component {component.status}"
             recovered_at = healthy[0].window_end if resolved else None
+        still_open = signal is not None and signal.status != SignalStatus.RESOLVED and signal.normal_since is None
+        if verdict == "improved" and still_open and action.checks == 0:
+            # Partly better (a scaled-out service whose burning replica still burns, a cache still warming):
+            # one more window before judging, the component still held by this action.
+            wait = (action.verify_at - action.finished_at) if action.verify_at and action.finished_at else None
+            action.checks = 1
+            action.verdict = verdict
+            action.effectiveness = score
+            action.verify_at = now + (wait or timedelta(seconds=settings.CORE314_VERIFY_AFTER))
+            action.save(update_fields=["checks", "verdict", "effectiveness", "verify_at"])
+            audit_record(
+                actor=None,
+                system_label="healer",
+                action="recovery.verdict",
+                target=action,
+                after={"verdict": verdict, "score": score, "look_again_at": action.verify_at.isoformat()},
+                reason=f"{note}; looking again before moving on",
+            )
+            return action
+        action.checks += 1
         action.verdict = verdict
         action.effectiveness = score
         action.verified_at = now
@@ -654,10 +674,11 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
         publish_on_commit(row=action, event="recovery.verified", data={"verdict": verdict})
         if verdict == "resolved":
             _resolve_signal(signal, action, now)
-        elif verdict in {"no_effect", "worse"}:
-            backoff = _backoff(component, action.action_type, now)
-            backoff.attempts += 1
-            backoff.save()
+        elif verdict in {"no_effect", "worse"} or (verdict == "improved" and still_open):
+            if verdict != "improved":  # an action that helped a little is not one to wait longer for next time
+                backoff = _backoff(component, action.action_type, now)
+                backoff.attempts += 1
+                backoff.save()
             if signal is not None and signal.status != SignalStatus.RESOLVED and action.policy is not None:
                 why = f"action #{action.pk} ({action.get_action_type_display()}) had {verdict.replace('_', ' ')}"
                 _step_action(component, signal, action.policy, action.step + 1, now, why)

@@ -112,6 +112,38 @@ def test_an_action_that_does_not_help_continues_the_chain_then_escalates(owner: 
     assert backoff.attempts == 1  # the restart did not help: its next wait doubles
 
 
+def test_an_action_that_only_helps_a_little_gets_a_second_look_then_the_chain_moves_on(
+    owner: Any, endpoint: str
+) -> None:
+    component = _setup(owner, endpoint)
+    signal = _signal(component)
+    first = healing.action_execute(action_id=healing.heal_signal(signal_id=signal.pk).action.pk)
+    _events(component, 0.2, first.finished_at)  # half-way back: better, not healed
+    due = first.verify_at + timedelta(seconds=1)
+    first = healing.action_verify(action_id=first.pk, now=due)
+    assert (first.verdict, first.checks, first.in_flight, first.verified_at) == ("improved", 1, True, None)
+    assert first.verify_at > due  # looked at again one window later, the component still held
+    assert not RecoveryAction.objects.filter(signal=signal, step=1).exists()
+
+    _events(component, 0.2, first.verify_at - timedelta(seconds=29))
+    first = healing.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
+    assert (first.verdict, first.checks, first.in_flight) == ("improved", 2, False)
+    second = RecoveryAction.objects.get(signal=signal, step=1)
+    assert second.action_type == "circuit_breaker" and second.status == "approved"
+    assert not component.backoffs.filter(action_type="restart_function", attempts__gt=0).exists()
+
+
+def test_an_improvement_that_ends_the_incident_needs_no_more(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint)
+    signal = _signal(component)
+    first = healing.action_execute(action_id=healing.heal_signal(signal_id=signal.pk).action.pk)
+    _events(component, 0.2, first.finished_at)
+    AnomalySignal.objects.filter(pk=signal.pk).update(status="resolved")  # it recovered on its own meanwhile
+    first = healing.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
+    assert (first.verdict, first.in_flight) == ("improved", False)
+    assert not RecoveryAction.objects.filter(signal=signal, step=1).exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_burst_of_fifty_signals_yields_one_action(owner: Any, endpoint: str) -> None:
     component = _setup(owner, endpoint)
