@@ -156,6 +156,28 @@ def ablation_rows(config: DetectorConfig) -> list[str]:
     return rows
 
 
+# An ASD server is one component with 19 metrics: a page when any of them is unusual. An operator would set
+# that component's threshold (DetectionSettings) from its own history, as the baseline's was: searched here
+# on asd/tune, then applied to asd/validate.
+COMPONENT_THRESHOLDS = [5.0, 6.0, 7.0, 8.0, 10.0, 12.0]
+
+
+def component_threshold_row(config: DetectorConfig) -> str:
+    best = None
+    for threshold in COMPONENT_THRESHOLDS:
+        print(f"[detector] asd/tune at threshold {threshold}…", flush=True)
+        tuned = score_part("asd/tune", config.replace(threshold=threshold)).score
+        if best is None or tuned.f1 > best[1].f1:
+            best = (threshold, tuned)
+    threshold, tuned = best
+    s = score_part("asd/validate", config.replace(threshold=threshold)).score
+    return (
+        f"| asd/validate, component threshold {threshold:g} (searched on asd/tune: F1 {tuned.f1:.3f}) "
+        f"| **{s.f1:.3f}** | {s.precision:.3f} | {s.recall:.3f} | {s.detected}/{s.segments} | {s.fp:,} "
+        f"| {s.mean_delay or 0:.2f} | {s.raw_f1:.3f} |"
+    )
+
+
 def run() -> str:
     config = DetectorConfig()
     if not DATASETS.exists():
@@ -172,6 +194,7 @@ def run() -> str:
             f"{delay} | {s.raw_f1:.3f} | {base[0]:.3f} | {base[1]}/{base[2]} | {base[3]} | {base[4]:.2f} |"
         )
     ablations = ablation_rows(config)
+    component_row = component_threshold_row(config)
     print("[detector] replay speed…", flush=True)
     memory_rate, csv_rate = replay_speed()
     lines = [
@@ -189,6 +212,14 @@ def run() -> str:
         *rows,
         "",
         "Targets (issue 4): F1 ≥ 0.75 on cmd/validate with no more FP points than the baseline's 384.",
+        "",
+        "ASD pages when any of a server's 19 metrics is unusual, so per-metric defaults add up to many false",
+        "points. Set per component, as an operator would from the server's history (the baseline's threshold was",
+        "searched on tune the same way):",
+        "",
+        "| part | F1 (PA) | P | R | segments | FP points | delay (pts) | unadjusted F1 |",
+        "|---|---|---|---|---|---|---|---|",
+        component_row,
         "",
         "What each part is worth, and how close to an edge the defaults sit (CMD; every other setting at its",
         "default). The validate columns are reported, not used to choose:",

@@ -509,11 +509,13 @@ def _finish(action_id: int, result: Result, actuator: Actuator | None) -> Recove
                 after=result.as_dict(), reason="the result arrived after the action was declared lost",
             )  # fmt: skip
             return action
-        component = Component.objects.select_for_update().get(pk=action.component_id)
         details = dict(result.details)
         new_state = details.pop("state", None)
         if actuator is not None and new_state is not None:
+            # The actuator before the component: the supervisor job locks them in that order, and the
+            # opposite order here deadlocked when both ran at once.
             _store_state(actuator, new_state, action, now)
+        component = Component.objects.select_for_update().get(pk=action.component_id)
         action.result = {**result.as_dict(), "details": details}
         action.finished_at = now
         action.status = ActionStatus.SUCCEEDED if result.ok else ActionStatus.FAILED

@@ -3,18 +3,20 @@ and the safety rules (one in flight, pause, approvals that expire, blast radius)
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from anomalies.models import AnomalySignal
 from core314.services import ConflictError
 from health.models import Component
+from recovery.executors.base import Result
 from recovery.models import Actuator, CircuitBreaker, HealingDecision, RecoveryAction, RecoveryPolicy
 from recovery.services import healing
 from tests import factories
@@ -164,6 +166,37 @@ def test_a_burst_of_fifty_signals_yields_one_action(owner: Any, endpoint: str) -
     assert HealingDecision.objects.filter(outcome="acted").count() == 1
     assert HealingDecision.objects.filter(outcome="deferred").count() == 49
     assert HealingDecision.objects.count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_a_result_and_the_supervisor_job_take_locks_in_the_same_order(owner: Any, endpoint: str) -> None:
+    # Found by the chaos bench: an action finishing (its new process state to store) while the supervisor
+    # job looked at the same actuator deadlocked, and the restart ended "outcome unknown" a minute later.
+    component = _setup(owner, endpoint)
+    actuator = Actuator.objects.get(component=component)
+    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    RecoveryAction.objects.filter(pk=action.pk).update(status="running", claimed_by=healing._me())
+    supervisor_holds_actuator = threading.Event()
+
+    def supervisor_job() -> None:  # the order supervise_processes() locks in: actuator, then component
+        try:
+            with transaction.atomic():
+                Actuator.objects.select_for_update().get(pk=actuator.pk)
+                supervisor_holds_actuator.set()
+                time.sleep(0.5)  # meanwhile the result arrives
+                Component.objects.select_for_update().get(pk=component.pk)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = pool.submit(supervisor_job)
+        assert supervisor_holds_actuator.wait(5)
+        result = Result(ok=True, summary="restarted", details={"state": {"version": "v1", "replicas": []}})
+        finished = healing._finish(action.pk, result, actuator)
+        job.result(timeout=10)  # raises if PostgreSQL had to break a deadlock on that side
+    assert finished.status == "succeeded"
+    actuator.refresh_from_db()
+    assert actuator.state == {"version": "v1", "replicas": []}
 
 
 def test_the_pause_switch_turns_automatic_actions_into_dry_runs(owner: Any, endpoint: str) -> None:
