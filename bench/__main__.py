@@ -26,7 +26,9 @@ what to compare across machines.
 def _sections() -> dict[str, str]:
     if not README.exists():
         return {}
-    parts = re.split(r"(?m)^(?=## )", README.read_text())
+    # The run stamp is written after the last section: drop it, or every partial run would add another.
+    text = re.sub(r"(?m)^Last run .*\n?", "", README.read_text())
+    parts = re.split(r"(?m)^(?=## )", text)
     return {p.splitlines()[0][3:].strip(): p for p in parts if p.startswith("## ")}
 
 
