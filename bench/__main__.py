@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,8 @@ def _sections() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
+    # A TERM (kill, a CI timeout) unwinds like Ctrl-C, so the chaos bench's stack and demo are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     quick = "--quick" in argv
     wanted = {a for a in argv if not a.startswith("--")} or {"detector", "ingest", "chaos"}
     sections = _sections()

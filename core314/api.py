@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core314 import services
+from core314.demo.services import FAULT_KINDS
 from core314.models import ApiToken, AuditLogEntry, ServiceAccount
 from core314.services import DomainError
 from core314.tenancy import OwnedQuerySet, effective_owner
@@ -225,7 +226,7 @@ class TokenViewSet(OwnedReadOnlyViewSet):
 
 
 class DemoFaultSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["latency", "errors", "leak", "cpu", "hang", "crash", "bad_release"])
+    kind = serializers.ChoiceField(choices=FAULT_KINDS)
     ms = serializers.FloatField(required=False, min_value=1, max_value=30_000)
     rate = serializers.FloatField(required=False, min_value=0.01, max_value=1)
 

@@ -272,10 +272,10 @@ CORE314_BLAST_RADIUS_MIN = env_int("CORE314_BLAST_RADIUS_MIN", 3)
 CORE314_HEALING_CYCLE = env_float("CORE314_HEALING_CYCLE", 5.0)
 # After a deploy, an availability drop waits this long before healing acts (the deploy's own restart gap).
 CORE314_DEPLOY_GRACE = env_int("CORE314_DEPLOY_GRACE", 20)
-# Self-tests: how often beat runs the suite, and how much slower a check must get to count as a regression.
 # The demo service make run starts (and the chaos benchmark uses).
 CORE314_DEMO_PORT = env_int("CORE314_DEMO_PORT", 9100)
 CORE314_DEMO_FAULTS = env_optional("CORE314_DEMO_FAULTS")
+# Self-tests: how often beat runs the suite, and how much slower a check must get to count as a regression.
 CORE314_SELFTEST_INTERVAL = env_int("CORE314_SELFTEST_INTERVAL", 300)
 CORE314_SELFTEST_SLOWER_FACTOR = env_float("CORE314_SELFTEST_SLOWER_FACTOR", 3.0)
 # Where the platform's own web server answers (for its self-probe); runstack sets it.

@@ -136,41 +136,36 @@ def demo_ensure(*, owner: Any) -> Any:
     return component
 
 
-def demo_start(*, owner: Any, replicas: int | None = None) -> dict[str, Any]:
-    """Make sure the demo runs: its configured replicas (or ``replicas``) of its current version."""
-    from recovery import supervisor
+def _demo_actuator(owner: Any) -> Any:
     from recovery.models import Actuator
 
-    actuator = Actuator.objects.select_related("component").get(
-        component__owner=owner, component__name=DEMO_NAME, kind="process"
+    return (
+        Actuator.objects.select_related("component")
+        .filter(component__owner=owner, component__name=DEMO_NAME, kind="process")
+        .first()
     )
-    state = actuator.state or {}
-    wanted = replicas or actuator.config["replicas"]
-    if replicas is None and supervisor.running(state):
-        return supervisor.describe(state)
-    version = state.get("version") or actuator.config["version"]
-    with transaction.atomic():
-        locked = Actuator.objects.select_for_update().get(pk=actuator.pk)
-        new_state, _ = supervisor.converge(
-            locked.config,
-            locked.state or {},
-            version=version,
-            replicas=wanted,
-            name=DEMO_NAME,
-        )
-        locked.state = new_state
-        locked.save(update_fields=["state", "updated_at"])
-    return supervisor.describe(new_state)
+
+
+def demo_start(*, owner: Any) -> dict[str, Any]:
+    """Make sure the demo runs (its configured replicas of its current version), through process control."""
+    from recovery import supervisor
+    from recovery.services import process_control
+
+    actuator = _demo_actuator(owner)
+    if actuator is None:
+        raise DomainError("There is no demo service (demo_ensure creates it).")
+    if supervisor.running(actuator.state or {}):
+        return supervisor.describe(actuator.state)
+    return process_control(actor=owner, actuator=actuator, operation="start")
 
 
 def demo_stop(*, owner: Any) -> None:
-    from recovery import supervisor
-    from recovery.models import Actuator
+    """Stop the demo with the stack (it runs in its own session, so it would outlive it)."""
+    from recovery.services import process_control
 
-    actuator = Actuator.objects.filter(component__owner=owner, component__name=DEMO_NAME, kind="process").first()
-    if actuator is not None:
-        for entry in supervisor.running(actuator.state or {}):
-            supervisor.stop(entry, timeout_s=2)
+    actuator = _demo_actuator(owner)
+    if actuator is not None and (actuator.state or {}).get("replicas"):
+        process_control(actor=owner, actuator=actuator, operation="stop")
 
 
 def fault_inject(*, actor: Actor, kind: str, ms: float | None = None, rate: float | None = None) -> dict[str, Any]:
@@ -199,19 +194,27 @@ def fault_inject(*, actor: Actor, kind: str, ms: float | None = None, rate: floa
     path = faults_path()
     current = json.loads(path.read_text()) if path.exists() else {"faults": []}
     # Keep only faults younger than an hour: replicas started since then ignore the rest anyway.
-    current["faults"] = [f for f in current["faults"] if f.get("at", 0) > time.time() - 3600] + [fault]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current))
-    tmp.replace(path)  # atomic: a replica never reads half a file
+    _write_faults([f for f in current["faults"] if f.get("at", 0) > time.time() - 3600] + [fault])
     with transaction.atomic():
         audit_record(actor=actor, action="demo.fault", target=component, after=fault)
     return {"kind": kind, "component": component.name, **params}
 
 
 def faults_clear(*, actor: Actor) -> None:
+    """No new replica picks up a fault (running ones keep theirs until restarted, as a real one would)."""
+    from health.models import Component
+
     if not is_admin(actor):
         raise PermissionDeniedError("Only administrators clear faults.")
+    _write_faults([])
+    component = Component.objects.filter(name=DEMO_NAME, tags__contains=["demo"]).order_by("pk").first()
+    if component is not None:
+        with transaction.atomic():
+            audit_record(actor=actor, action="demo.faults_cleared", target=component)
+
+
+def _write_faults(faults: list[dict[str, Any]]) -> None:
     path = faults_path()
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"faults": []}))
-    tmp.replace(path)
+    tmp.write_text(json.dumps({"faults": faults}))
+    tmp.replace(path)  # atomic: a replica never reads half a file

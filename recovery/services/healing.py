@@ -523,10 +523,7 @@ def _finish(action_id: int, result: Result, actuator: Actuator | None) -> Recove
             action.error = result.summary[:2000]
         heals = action.action_type not in NOT_HEALING
         if result.ok and heals:
-            wait = action.verify_after_s or (
-                action.policy.verify_after_s if action.policy else settings.CORE314_VERIFY_AFTER
-            )
-            action.verify_at = now + timedelta(seconds=wait)
+            action.verify_at = now + _verify_window(action)
         else:
             action.in_flight = False
         if heals:
@@ -641,11 +638,10 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
         if verdict == "improved" and still_open and action.checks == 0:
             # Partly better (a scaled-out service whose burning replica still burns, a cache still warming):
             # one more window before judging, the component still held by this action.
-            wait = (action.verify_at - action.finished_at) if action.verify_at and action.finished_at else None
             action.checks = 1
             action.verdict = verdict
             action.effectiveness = score
-            action.verify_at = now + (wait or timedelta(seconds=settings.CORE314_VERIFY_AFTER))
+            action.verify_at = now + _verify_window(action)
             action.save(update_fields=["checks", "verdict", "effectiveness", "verify_at"])
             audit_record(
                 actor=None,
@@ -682,11 +678,18 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
                 backoff.attempts += 1
                 backoff.save()
             if signal is not None and signal.status != SignalStatus.RESOLVED and action.policy is not None:
-                why = f"action #{action.pk} ({action.get_action_type_display()}) had {verdict.replace('_', ' ')}"
+                outcome = "helped only partly" if verdict == "improved" else f"had {verdict.replace('_', ' ')}"
+                why = f"action #{action.pk} ({action.get_action_type_display()}) {outcome}"
                 _step_action(component, signal, action.policy, action.step + 1, now, why)
             elif signal is not None and signal.status != SignalStatus.RESOLVED:
                 _escalate(component, signal, f"action #{action.pk} had {verdict.replace('_', ' ')}", now)
         return action
+
+
+def _verify_window(action: RecoveryAction) -> timedelta:
+    """How long after an action its result is judged: its own window, else its policy's, else the default."""
+    wait = action.verify_after_s or (action.policy.verify_after_s if action.policy else settings.CORE314_VERIFY_AFTER)
+    return timedelta(seconds=wait)
 
 
 def _band(signal: AnomalySignal, metric: str) -> tuple[float | None, float | None]:

@@ -3,6 +3,7 @@ the platform's probes can read, and fault injection reserved to administrators."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -13,10 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from django.conf import settings
 
 from core314.demo import services as demo
+from core314.models import AuditLogEntry
 from health import prom
 from recovery.models import Actuator, RecoveryPolicy
 from tests.processes import free_port
@@ -126,3 +129,27 @@ def test_only_administrators_inject_faults(admin: Any, owner: Any, api_for: Any,
     assert done.status_code == 202 and done.json()["kind"] == "latency"
     written = json.loads((tmp_path / "faults.json").read_text())["faults"]
     assert [(f["kind"], f["ms"]) for f in written] == [("latency", 500.0)]
+
+
+def test_the_stack_starts_and_stops_the_demo_through_process_control(admin: Any, settings: Any) -> None:
+    settings.CORE314_DEMO_PORT = free_port()
+    demo.demo_ensure(owner=admin)
+    started = demo.demo_start(owner=admin)
+    try:
+        assert len(started["pids"]) == 1
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if _get(f"http://127.0.0.1:{settings.CORE314_DEMO_PORT}/api/health", 0.5)[0] == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the demo did not answer")
+        assert demo.demo_start(owner=admin)["pids"] == started["pids"]  # already running: left alone
+    finally:
+        demo.demo_stop(owner=admin)
+    assert not psutil.pid_exists(started["pids"][0]) or psutil.Process(started["pids"][0]).status() == "zombie"
+    actions = list(
+        AuditLogEntry.objects.filter(action__startswith="process.").order_by("id").values_list("action", flat=True)
+    )
+    assert actions == ["process.start", "process.stop"]
