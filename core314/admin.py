@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
@@ -203,3 +205,33 @@ class IdempotencyKeyAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class UserAdmin(DjangoUserAdmin):
+    """Django's user admin, except that a new account is made by the service (audited, and the apps set up
+    what a new user starts with)."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+        if change:
+            with transaction.atomic():
+                super().save_model(request, obj, form, change)
+                audit_record(
+                    actor=request.user, action="admin.user.change", target=obj, owner=obj,
+                    after=_summary(obj, [f for f in form.changed_data if "password" not in f]),
+                )  # fmt: skip
+            return
+        created = services.user_create(
+            actor=request.user,
+            username=obj.username,
+            password=form.cleaned_data.get("password1") or None,
+            email=obj.email,
+            is_staff=obj.is_staff,
+            is_superuser=obj.is_superuser,
+        )
+        obj.pk = created.pk
+        obj.password = created.password
+        obj._state.adding = False
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserAdmin)

@@ -66,8 +66,8 @@ def _check_redis() -> tuple[bool, str]:
 
 def worker_heartbeats() -> dict[str, float]:
     """Seconds since each worker's last heartbeat."""
+    from core314.celery_hooks import WORKER_HEARTBEAT_KEY
     from core314.redis import get_redis, key
-    from core314.signals import WORKER_HEARTBEAT_KEY
 
     now = time.time()
     raw = get_redis().hgetall(key(WORKER_HEARTBEAT_KEY))

@@ -48,6 +48,40 @@ def _require_human_owner_or_admin(actor: Actor, owner: Any) -> None:
 
 
 @transaction.atomic
+def user_create(
+    *,
+    actor: Actor,
+    username: str,
+    password: str | None = None,
+    email: str = "",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+) -> Any:
+    """Create a person's account; the apps set up what a new user starts with (``user_created``)."""
+    from core314.signals import user_created
+
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        raise ConflictError(f"A user named {username!r} already exists.")
+    user = user_model(username=username, email=email, is_staff=is_staff or is_superuser, is_superuser=is_superuser)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit_record(
+        actor=actor,
+        action="user.create",
+        target=user,
+        owner=user,
+        after={"username": username, "is_staff": user.is_staff, "is_superuser": is_superuser},
+    )
+    # Inside the transaction: a user is never left without what they start with.
+    user_created.send(sender=user_model, user=user)
+    return user
+
+
+@transaction.atomic
 def service_account_create(
     *, actor: Actor, owner: Any, name: str, description: str = "", write_enabled: bool = True
 ) -> ServiceAccount:

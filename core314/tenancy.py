@@ -6,11 +6,13 @@ acts for the user it belongs to. Anything else, anonymous or inactive, sees noth
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from django.conf import settings
 from django.db import models
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -54,13 +56,27 @@ def effective_owner(actor: Actor) -> Any:
 
 
 class OwnedQuerySet(models.QuerySet):
+    # Set by visible_to and carried through every clone, so an interface can check that the queryset it was
+    # handed was scoped (the API base class refuses one that was not: fail closed, not open).
+    _scoped = False
+
+    def _clone(self) -> Self:
+        clone = super()._clone()  # type: ignore[misc]  # Django's private clone hook
+        clone._scoped = self._scoped
+        return clone
+
     def visible_to(self, actor: Actor) -> Self:
         if is_admin(actor):
-            return self.all()
-        owner_id = effective_owner_id(actor)
-        if owner_id is None:
-            return self.none()
-        return self.filter(owner_id=owner_id)
+            scoped = self.all()
+        else:
+            owner_id = effective_owner_id(actor)
+            scoped = self.none() if owner_id is None else self.filter(owner_id=owner_id)
+        scoped._scoped = True
+        return scoped
+
+    @property
+    def is_scoped(self) -> bool:
+        return self._scoped
 
 
 class OwnedModel(models.Model):
@@ -84,6 +100,34 @@ def get_visible_or_404(model: type[M] | models.QuerySet[M], actor: Actor, **look
         return queryset.visible_to(actor).get(**lookup)
     except (queryset.model.DoesNotExist, ValueError) as exc:
         raise Http404(f"No {queryset.model._meta.verbose_name} matches the given query.") from exc
+
+
+V = TypeVar("V", bound=Callable[..., HttpResponse])
+
+
+def owned(
+    model: type[models.Model],
+    name: str,
+    *,
+    queryset: Callable[[Actor], models.QuerySet[Any]] | None = None,
+    url_kwarg: str = "pk",
+) -> Callable[[V], V]:
+    """A page that acts on one owned row: the row named by the URL is fetched through ``visible_to`` (a
+    row outside the caller's scope is a 404) and passed to the view as ``name``. ``queryset`` (a selector
+    taking the actor) adds its joins. The tenancy test finds every such page through ``owned_model``."""
+
+    def decorate(view: V) -> V:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            lookup = kwargs.pop(url_kwarg)
+            source = queryset(request.user) if queryset is not None else model
+            kwargs[name] = get_visible_or_404(source, request.user, pk=lookup)
+            return view(request, *args, **kwargs)
+
+        wrapper.__dict__["owned_model"] = model
+        return wrapper  # type: ignore[return-value]  # same call signature as far as URLs are concerned
+
+    return decorate
 
 
 def user_group(user_id: int) -> str:

@@ -9,7 +9,6 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -31,7 +30,9 @@ def other_user(db: Any) -> Any:
 
 @pytest.fixture
 def admin(db: Any) -> Any:
-    return get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests")
+    return services.user_create(
+        actor=None, username="root", email="root@example.com", password="pw-for-tests", is_superuser=True
+    )
 
 
 @dataclass

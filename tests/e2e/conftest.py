@@ -72,7 +72,7 @@ from django.contrib.auth import get_user_model
 from core314 import services
 out = {}
 for name in ("alice", "bob"):
-    user = get_user_model().objects.create_user(name, password="e2e-pass-" + name)
+    user = services.user_create(actor=None, username=name, password="e2e-pass-" + name)
     account = services.service_account_create(actor=user, owner=user, name="e2e")
     out[name] = services.api_token_create(actor=user, service_account=account).plaintext
 admin = get_user_model().objects.get(username="admin")

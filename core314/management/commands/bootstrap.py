@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, call_command
 from django.db import transaction
 
+from core314 import services
 from core314.celery import sync_beat_schedule
 from health.services import platform_components_ensure
 
@@ -65,7 +66,7 @@ class Command(BaseCommand):
             )
             return admin
         password = settings.CORE314_ADMIN_PASSWORD or secrets.token_urlsafe(12)
-        admin = user_model.objects.create_superuser(username=username, email="", password=password)
+        admin = services.user_create(actor=None, username=username, password=password, is_superuser=True)
         self.stdout.write(self.style.SUCCESS(f"      administrator created: {username} / {password}"))
         self.stdout.write("      (shown once: note it now)")
         return admin
