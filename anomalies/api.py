@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -10,9 +9,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from anomalies import selectors, services
+from anomalies import filters, selectors, services
 from anomalies.models import AnomalyKind, AnomalySignal, DetectionSettings, Silence
 from core314.api import OwnedReadOnlyViewSet, OwnedViewSetMixin
+from core314.params import parse_range
 from core314.services import DomainError
 from health.models import Component
 
@@ -34,20 +34,10 @@ class AnomalySignalViewSet(OwnedReadOnlyViewSet):
     """Anomaly signals: one per ongoing incident of one kind on one metric of one component."""
 
     queryset = AnomalySignal.objects.all()
+    selector = staticmethod(selectors.signal_list)
     serializer_class = AnomalySignalSerializer
-    filterset_fields = {
-        "component": ["exact"],
-        "kind": ["exact"],
-        "metric": ["exact"],
-        "severity": ["exact", "in"],
-        "status": ["exact", "in"],
-        "silenced": ["exact"],
-        "last_seen_at": ["gte", "lt"],
-    }
+    filterset_class = filters.SignalFilter
     ordering_fields = ["created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("component")
 
     @extend_schema(request=NoteSerializer, responses=AnomalySignalSerializer)
     @action(detail=True, methods=["post"])
@@ -70,11 +60,7 @@ class AnomalySignalViewSet(OwnedReadOnlyViewSet):
     @action(detail=False, methods=["get"])
     def statistics(self, request: Request) -> Response:
         """Counts by status, severity and kind, and mean time to resolve, over ``?range=`` (default 24h)."""
-        from health.selectors import RANGES
-
-        span = RANGES.get(request.query_params.get("range", "24h"))
-        if span is None:
-            raise DomainError(f"range must be one of {', '.join(RANGES)}.")
+        span = parse_range(request.query_params, default="24h", strict=True)
         return Response(selectors.signal_statistics(actor=request.user, window=span))
 
 
@@ -91,8 +77,9 @@ class SilenceViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
     """Maintenance windows: signals still record but do not notify or trigger healing."""
 
     queryset = Silence.objects.all()
+    selector = staticmethod(selectors.silence_list)
     serializer_class = SilenceSerializer
-    filterset_fields = ["component", "kind"]
+    filterset_class = filters.SilenceFilter
     ordering_fields = ["created_at"]
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
@@ -128,9 +115,10 @@ class DetectionSettingsViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, views
     """Per-component detector overrides: sensitivity (threshold), window, minimum duration, warm-up."""
 
     queryset = DetectionSettings.objects.all()
+    selector = staticmethod(selectors.detection_settings_list)
     serializer_class = DetectionSettingsSerializer
     pagination_class = None
-    filterset_fields = ["component", "enabled"]
+    filterset_class = filters.DetectionSettingsFilter
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)

@@ -15,27 +15,13 @@ from health.models import SystemHealthEvent
 METRIC_FIELDS = set(BY_METRIC)
 
 
-def signal_list(
-    *,
-    actor: Actor,
-    status: str = "",
-    severity: str = "",
-    kind: str = "",
-    component_id: int | None = None,
-    since: datetime | None = None,
-) -> QuerySet[AnomalySignal]:
-    queryset = AnomalySignal.objects.visible_to(actor).select_related("component", "cause__component")
-    if status:
-        queryset = queryset.filter(status=status)
-    if severity:
-        queryset = queryset.filter(severity=severity)
-    if kind:
-        queryset = queryset.filter(kind=kind)
-    if component_id:
-        queryset = queryset.filter(component_id=component_id)
-    if since:
-        queryset = queryset.filter(last_seen_at__gte=since)
-    return queryset
+def signal_list(*, actor: Actor) -> QuerySet[AnomalySignal]:
+    """Signals, most recently seen first; filters: ``anomalies.filters.SignalFilter``."""
+    return (
+        AnomalySignal.objects.visible_to(actor)
+        .select_related("component", "cause__component")
+        .order_by("-last_seen_at", "-id")
+    )
 
 
 def status_counts(*, actor: Actor) -> dict[str, int]:
@@ -129,5 +115,9 @@ def silence_list(*, actor: Actor, active_at: datetime | None = None) -> QuerySet
     return queryset
 
 
+def detection_settings_list(*, actor: Actor) -> QuerySet[DetectionSettings]:
+    return DetectionSettings.objects.visible_to(actor).select_related("component")
+
+
 def detection_settings_for(*, actor: Actor, component: Any) -> DetectionSettings | None:
-    return DetectionSettings.objects.visible_to(actor).filter(component=component).first()
+    return detection_settings_list(actor=actor).filter(component=component).first()

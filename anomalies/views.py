@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -12,68 +13,47 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from anomalies import selectors, services
-from anomalies.models import AnomalyKind, AnomalySignal, Severity, SignalStatus, Silence
-from core314.paging import keyset_page
+from anomalies import filters, selectors, services
+from anomalies.models import AnomalyKind, AnomalySignal, Silence
+from core314.filtering import filter_bar, filter_page
+from core314.pagination import keyset_page
+from core314.params import parse_id
 from core314.services import DomainError
-from core314.tenancy import get_visible_or_404
+from core314.tenancy import Actor, get_visible_or_404, owned
 from health.models import Component
-from health.selectors import RANGES, component_list
+from health.selectors import component_list
 
-
-def _choice(request: HttpRequest, name: str, values: list[str]) -> str:
-    value = request.GET.get(name, "")
-    return value if value in values else ""
+SIGNAL_FILTERS = ["status", "severity", "kind", "component", "range"]
 
 
 @login_required
 def anomaly_console(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    status = _choice(request, "status", SignalStatus.values)
-    severity = _choice(request, "severity", Severity.values)
-    kind = _choice(request, "kind", AnomalyKind.values)
-    span = _choice(request, "range", list(RANGES)) or "7d"
-    components = list(component_list(actor=request.user).only("id", "name"))
-    component = request.GET.get("component", "")
-    component_id = int(component) if component.isdigit() else None
-    signals = selectors.signal_list(
-        actor=request.user, status=status, severity=severity, kind=kind, component_id=component_id,
-        since=now - RANGES[span],
-    )  # fmt: skip
+    signals = filter_page(
+        filters.SignalFilter, request, selectors.signal_list(actor=request.user), defaults={"range": "7d"}
+    )
+    bar = filter_bar(signals, SIGNAL_FILTERS)
     context = {
-        "page": keyset_page(signals, field="last_seen_at", after=request.GET.get("after")),
+        "page": keyset_page(signals.qs, field="last_seen_at", after=request.GET.get("after")),
         "counts": selectors.open_signal_counts(actor=request.user),
         "by_status": selectors.status_counts(actor=request.user),
         "silences": list(selectors.silence_list(actor=request.user, active_at=now)),
-        "components": components,
+        "components": bar[SIGNAL_FILTERS.index("component")]["choices"],
         "kinds": AnomalyKind.choices,
-        "filters": [
-            {"name": "status", "label": "Status", "choices": SignalStatus.choices, "selected": status},
-            {"name": "severity", "label": "Severity", "choices": Severity.choices, "selected": severity},
-            {"name": "kind", "label": "Kind", "choices": AnomalyKind.choices, "selected": kind},
-            {
-                "name": "component",
-                "label": "Component",
-                "selected": component,
-                "choices": [(str(c.pk), c.name) for c in components],
-            },
-            {
-                "name": "range",
-                "label": "Since",
-                "selected": span,
-                "all": False,
-                "choices": [(k, f"last {k}") for k in RANGES],
-            },
-        ],
+        "filters": bar,
         "default_silence_end": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
     }
     template = "anomalies/dashboard.html#live" if request.htmx else "anomalies/dashboard.html"
     return render(request, template, context)
 
 
+def _signals(actor: Actor) -> QuerySet[AnomalySignal]:
+    return selectors.signal_list(actor=actor)
+
+
 @login_required
-def signal_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    signal = get_visible_or_404(selectors.signal_list(actor=request.user), request.user, pk=pk)
+@owned(AnomalySignal, "signal", queryset=_signals)
+def signal_detail(request: HttpRequest, signal: AnomalySignal) -> HttpResponse:
     context = {
         "signal": signal,
         "symptoms": selectors.signal_list(actor=request.user).filter(cause=signal),
@@ -84,13 +64,10 @@ def signal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
-signal_detail.owned_model = AnomalySignal  # type: ignore[attr-defined]  # read by the tenancy walker
-
-
 @login_required
 @require_POST
-def signal_act(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
-    signal = get_visible_or_404(AnomalySignal, request.user, pk=pk)
+@owned(AnomalySignal, "signal")
+def signal_act(request: HttpRequest, signal: AnomalySignal, verb: str) -> HttpResponse:
     note = request.POST.get("note", "")
     try:
         if verb == "acknowledge":
@@ -104,10 +81,7 @@ def signal_act(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
-    return redirect("anomaly-signal", pk=pk)
-
-
-signal_act.owned_model = AnomalySignal  # type: ignore[attr-defined]
+    return redirect("anomaly-signal", pk=signal.pk)
 
 
 @login_required
@@ -115,8 +89,9 @@ signal_act.owned_model = AnomalySignal  # type: ignore[attr-defined]
 def silence_add(request: HttpRequest) -> HttpResponse:
     post = request.POST
     component = None
-    if post.get("component", "").isdigit():
-        component = get_visible_or_404(component_list(actor=request.user), request.user, pk=int(post["component"]))
+    component_id = parse_id(post, "component")
+    if component_id is not None:
+        component = get_visible_or_404(component_list(actor=request.user), request.user, pk=component_id)
     ends = parse_datetime(post.get("ends_at", ""))
     try:
         if ends is None:
@@ -135,14 +110,11 @@ def silence_add(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def silence_stop(request: HttpRequest, pk: int) -> HttpResponse:
-    silence = get_visible_or_404(Silence, request.user, pk=pk)
+@owned(Silence, "silence")
+def silence_stop(request: HttpRequest, silence: Silence) -> HttpResponse:
     services.silence_end(actor=request.user, silence=silence)
     messages.success(request, "Silence ended.")
     return redirect("anomaly-console")
-
-
-silence_stop.owned_model = Silence  # type: ignore[attr-defined]
 
 
 DETECTION_FIELDS = [
@@ -155,9 +127,9 @@ DETECTION_FIELDS = [
 
 
 @login_required
-def detection_settings(request: HttpRequest, pk: int) -> HttpResponse:
+@owned(Component, "component")
+def detection_settings(request: HttpRequest, component: Component) -> HttpResponse:
     """Per-component detector overrides; an empty field means the default."""
-    component = get_visible_or_404(component_list(actor=request.user), request.user, pk=pk)
     current = selectors.detection_settings_for(actor=request.user, component=component)
     if request.method == "POST":
         changes: dict[str, object] = {"enabled": request.POST.get("enabled") == "on"}
@@ -180,6 +152,3 @@ def detection_settings(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     context = {"component": component, "fields": fields, "enabled": current.enabled if current else True}
     return render(request, "anomalies/detection_settings.html", context)
-
-
-detection_settings.owned_model = Component  # type: ignore[attr-defined]  # read by the tenancy walker

@@ -294,7 +294,7 @@ class Baseline:
         env = {**os.environ, "CORE314_DEMO_FAULTS": str(self.faults), "CORE314_VERSION": self.version}
         env.pop("CORE314_DEMO_STATS", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "core314.demo.service", "--port", str(self.port)], cwd=ROOT, env=env,
+            [sys.executable, "-m", "core314.demo.shop", "--port", str(self.port)], cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10

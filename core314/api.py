@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core314 import services
-from core314.demo.services import FAULT_KINDS
+from core314 import selectors, services
+from core314.filters import AuditLogFilter, ServiceAccountFilter, TokenFilter
 from core314.models import ApiToken, AuditLogEntry, ServiceAccount
 from core314.services import DomainError
 from core314.tenancy import OwnedQuerySet, effective_owner
@@ -38,20 +37,23 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 class OwnedViewSetMixin:
     """Every API viewset over an owned table derives from this; the scope is applied here, not per view.
 
-    ``get_queryset`` starts from ``visible_to(request.user)``, so a row outside the caller's scope is a
-    404 on detail routes and absent from lists. Subclasses refine the scoped queryset in ``refine``.
+    The list comes from the same selector the page reads (``selector``, called with the request's actor), and
+    the base class refuses a queryset that did not pass through ``visible_to`` (fail closed). So a row outside
+    the caller's scope is a 404 on detail routes and absent from lists. The list's ``filterset_class`` is the
+    one its page uses.
     """
 
     request: Request
     queryset: QuerySet[Any]
+    selector: Callable[..., QuerySet[Any]]
 
     def get_queryset(self) -> QuerySet[Any]:
-        manager_qs = self.queryset.model._default_manager.all()
-        if not isinstance(manager_qs, OwnedQuerySet):
-            raise ImproperlyConfigured(f"{type(self).__name__} serves a table without an owner scope")
-        return self.refine(manager_qs.visible_to(self.request.user))
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        selector = getattr(type(self), "selector", None)
+        if selector is None:
+            raise ImproperlyConfigured(f"{type(self).__name__} reads no selector")
+        queryset = selector(actor=self.request.user)
+        if not getattr(queryset, "is_scoped", False):
+            raise ImproperlyConfigured(f"{type(self).__name__}'s selector does not scope through visible_to")
         return queryset
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
@@ -102,18 +104,10 @@ class AuditLogViewSet(OwnedReadOnlyViewSet):
     """The decision audit log: who changed what, when and why. Read-only."""
 
     queryset = AuditLogEntry.objects.all()
+    selector = staticmethod(selectors.audit_log_list)
     serializer_class = AuditLogEntrySerializer
-    filterset_fields = {
-        "action": ["exact", "startswith"],
-        "object_type": ["exact"],
-        "object_id": ["exact"],
-        "actor_kind": ["exact"],
-        "created_at": ["gte", "lt"],
-    }
+    filterset_class = AuditLogFilter
     ordering_fields = ["created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("actor")
 
 
 # --- Service accounts and tokens ---------------------------------------------------------------------
@@ -163,13 +157,11 @@ class ServiceAccountViewSet(
     """Service accounts act for their owner through tokens. Only humans manage them."""
 
     queryset = ServiceAccount.objects.all()
+    selector = staticmethod(selectors.service_account_list)
     serializer_class = ServiceAccountSerializer
     pagination_class = None
-    filterset_fields = ["is_active", "write_enabled"]
+    filterset_class = ServiceAccountFilter
     ordering_fields = ["name", "created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("owner")
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = serializer.validated_data
@@ -209,12 +201,10 @@ class ServiceAccountViewSet(
 
 class TokenViewSet(OwnedReadOnlyViewSet):
     queryset = ApiToken.objects.all()
+    selector = staticmethod(selectors.api_token_list)
     serializer_class = TokenSerializer
-    filterset_fields = ["service_account"]
+    filterset_class = TokenFilter
     ordering_fields = ["created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("service_account")
 
     @action(detail=True, methods=["post"], serializer_class=ReasonSerializer)
     def revoke(self, request: Request, pk: str | None = None) -> Response:
@@ -223,24 +213,3 @@ class TokenViewSet(OwnedReadOnlyViewSet):
         body.is_valid(raise_exception=True)
         token = services.api_token_revoke(actor=request.user, token=token, reason=body.validated_data["reason"])
         return Response(TokenSerializer(token).data)
-
-
-class DemoFaultSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=FAULT_KINDS)
-    ms = serializers.FloatField(required=False, min_value=1, max_value=30_000)
-    rate = serializers.FloatField(required=False, min_value=0.01, max_value=1)
-
-
-class DemoFaultViewSet(viewsets.ViewSet):
-    """Inject a fault into the demo service (administrators only): the whole loop, shown on something real."""
-
-    serializer_class = DemoFaultSerializer
-
-    @extend_schema(request=DemoFaultSerializer, responses={202: OpenApiTypes.OBJECT})
-    def create(self, request: Request) -> Response:
-        from core314.demo.services import fault_inject
-
-        body = DemoFaultSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        done = fault_inject(actor=request.user, **body.validated_data)
-        return Response(done, status=status.HTTP_202_ACCEPTED)

@@ -89,7 +89,14 @@ class RequestMetricsMiddleware:
 
 
 class PlatformCollector(Collector):
-    """Reads the shared counters from Redis and the live gauges from PostgreSQL at scrape time."""
+    """Reads the shared counters from Redis and the live gauges from PostgreSQL at scrape time.
+
+    ``gauges`` reads the platform-wide figures (open signals, actions, queue, workers, beat); the page that
+    serves /metrics passes it in, so this module stays below the loop's apps.
+    """
+
+    def __init__(self, gauges: Callable[[], Any]) -> None:
+        self.gauges = gauges
 
     def collect(self) -> Iterator[Any]:
         yield from self._counters()
@@ -127,9 +134,7 @@ class PlatformCollector(Collector):
         yield from families.values()
 
     def _gauges(self) -> Iterator[Any]:
-        from core314.selectors import platform_gauges
-
-        gauges = platform_gauges()
+        gauges = self.gauges()
         signals = GaugeMetricFamily(
             "core314_open_anomaly_signals", "Anomaly signals not yet resolved.", labels=["severity"]
         )

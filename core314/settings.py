@@ -5,6 +5,7 @@ Every variable is listed in README.md. Production differs from development only 
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -18,7 +19,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
 # Commands that touch no database or broker (a detector replay) must not start embedded servers.
-OFFLINE_COMMAND = len(sys.argv) > 1 and sys.argv[0].endswith("manage.py") and sys.argv[1] in {"backtest"}
+# Commands that need no server (and pure unit tests, CORE314_OFFLINE=1) never start the embedded ones.
+OFFLINE_COMMAND = (len(sys.argv) > 1 and sys.argv[0].endswith("manage.py") and sys.argv[1] in {"backtest"}) or (
+    os.environ.get("CORE314_OFFLINE") == "1"
+)
 
 
 def _secret_key() -> str:

@@ -107,18 +107,22 @@ V = TypeVar("V", bound=Callable[..., HttpResponse])
 
 def owned(
     model: type[models.Model],
-    name: str,
+    name: str | None,
     *,
     queryset: Callable[[Actor], models.QuerySet[Any]] | None = None,
     url_kwarg: str = "pk",
 ) -> Callable[[V], V]:
     """A page that acts on one owned row: the row named by the URL is fetched through ``visible_to`` (a
     row outside the caller's scope is a 404) and passed to the view as ``name``. ``queryset`` (a selector
-    taking the actor) adds its joins. The tenancy test finds every such page through ``owned_model``."""
+    taking the actor) adds its joins. ``name=None`` marks a page whose URL names its rows otherwise (a check's
+    history, by check name) and which reads them through scoped selectors itself. The tenancy test finds
+    every such page through ``owned_model``."""
 
     def decorate(view: V) -> V:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if name is None:
+                return view(request, *args, **kwargs)
             lookup = kwargs.pop(url_kwarg)
             source = queryset(request.user) if queryset is not None else model
             kwargs[name] = get_visible_or_404(source, request.user, pk=lookup)

@@ -14,6 +14,7 @@ from anomalies.views import (
     silence_stop,
 )
 from core314 import api, views
+from core314.demo import api as demo_api
 from health.api import ComponentViewSet, ExecutionRecordViewSet, ProbeViewSet, SystemHealthEventViewSet
 from health.views import component_detail, export_events, system_monitor
 from recovery import views as recovery_views
@@ -49,7 +50,7 @@ router.register("healing-decisions", HealingDecisionViewSet, basename="healing-d
 router.register("backoffs", BackoffViewSet, basename="backoff")
 router.register("deployments", DeploymentViewSet, basename="deployment")
 router.register("healing", HealingViewSet, basename="healing")
-router.register("demo-faults", api.DemoFaultViewSet, basename="demo-fault-api")
+router.register("demo-faults", demo_api.DemoFaultViewSet, basename="demo-fault-api")
 router.register("selftest-runs", SelfTestRunViewSet, basename="selftest-run")
 router.register("selftest-results", SelfTestResultViewSet, basename="selftest-result")
 router.register("audit-log", api.AuditLogViewSet, basename="audit-log-entry")

@@ -13,12 +13,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from core314 import selectors
+from core314.filtering import filter_page
+from core314.filters import AuditLogFilter
 from core314.metrics import PlatformCollector
-from core314.paging import keyset_page
+from core314.pagination import keyset_page
+from core314.readiness import platform_gauges, platform_readiness
 from core314.tenancy import is_admin
 
 _registry = CollectorRegistry(auto_describe=False)
-_registry.register(PlatformCollector())
+_registry.register(PlatformCollector(gauges=platform_gauges))
 
 
 @require_GET
@@ -32,7 +35,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: database, Redis, a live Celery worker and a ticking beat; 503 names what is down."""
-    readiness = selectors.platform_readiness()
+    readiness = platform_readiness()
     return JsonResponse(readiness.as_dict(), status=200 if readiness.ok else 503)
 
 
@@ -65,12 +68,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
-    queryset = selectors.audit_log_list(actor=request.user)
-    action = request.GET.get("action", "").strip()
-    if action:
-        queryset = queryset.filter(action__startswith=action)
-    page = keyset_page(queryset, field="created_at", after=request.GET.get("after"), size=50)
+    filtered = filter_page(AuditLogFilter, request, selectors.audit_log_list(actor=request.user))
+    page = keyset_page(filtered.qs, field="created_at", after=request.GET.get("after"), size=50)
     template = "core314/audit_log.html#table" if request.htmx else "core314/audit_log.html"
+    action = filtered.form.cleaned_data.get("action__startswith") or ""
     return render(request, template, {"page": page, "action": action})
 
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -11,9 +10,10 @@ from rest_framework.response import Response
 
 from core314.api import OwnedReadOnlyViewSet, OwnedViewSetMixin
 from core314.idempotency import run_once
+from core314.params import parse_range
 from core314.parsers import LenientJSONParser
 from core314.services import DomainError
-from health import selectors, services, thresholds
+from health import filters, selectors, services, thresholds
 from health.models import Component, ComponentType, ExecutionRecord, Probe, SystemHealthEvent
 
 IDEMPOTENCY = OpenApiParameter(
@@ -59,13 +59,11 @@ class ComponentSettingsSerializer(serializers.Serializer):
 
 class ComponentViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Component.objects.all()
+    selector = staticmethod(selectors.component_list_with_dependencies)
     serializer_class = ComponentSerializer
     pagination_class = None
-    filterset_fields = ["type", "environment", "is_platform", "status"]
+    filterset_class = filters.ComponentFilter
     ordering_fields = ["name", "created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.prefetch_related("depends_on")
 
     @extend_schema(request=ComponentCreateSerializer, responses=ComponentSerializer)
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -98,9 +96,7 @@ class ComponentViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.Read
         from django.utils import timezone
 
         component = self.get_object()
-        span = selectors.RANGES.get(request.query_params.get("range", "24h"))
-        if span is None:
-            raise DomainError(f"range must be one of {', '.join(selectors.RANGES)}.")
+        span = parse_range(request.query_params, default="24h", strict=True)
         end = timezone.now()
         value = selectors.availability_over(actor=request.user, component_id=component.pk, start=end - span, end=end)
         return Response({"component": component.pk, "start": end - span, "end": end, "availability": value})
@@ -196,18 +192,11 @@ class SystemHealthEventViewSet(OwnedReadOnlyViewSet):
     """Health events. Services push them one at a time or in batches; the monitoring job rolls them up."""
 
     queryset = SystemHealthEvent.objects.all()
+    selector = staticmethod(selectors.health_event_list)
     serializer_class = SystemHealthEventSerializer
     parser_classes = [LenientJSONParser]
-    filterset_fields = {
-        "component": ["exact"],
-        "status": ["exact", "in"],
-        "source": ["exact"],
-        "window_start": ["gte", "lt"],
-    }
+    filterset_class = filters.HealthEventFilter
     ordering_fields = ["created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("component")
 
     @extend_schema(request=HealthEventInSerializer, responses=SystemHealthEventSerializer)
     def create(self, request: Request) -> Response:
@@ -228,9 +217,7 @@ class SystemHealthEventViewSet(OwnedReadOnlyViewSet):
     @action(detail=False, methods=["get"])
     def summary(self, request: Request) -> Response:
         """Per component: status, p95, error rate, availability; totals over ``?range=`` (default 1h)."""
-        span = selectors.RANGES.get(request.query_params.get("range", "1h"))
-        if span is None:
-            raise DomainError(f"range must be one of {', '.join(selectors.RANGES)}.")
+        span = parse_range(request.query_params, default="1h", strict=True)
         return Response(selectors.health_summary(actor=request.user, window=span).as_dict())
 
     @action(detail=False, methods=["get"])
@@ -251,14 +238,10 @@ class ExecutionRecordViewSet(OwnedReadOnlyViewSet):
     """Execution records: one per call a service made, or per probe run; rolled up every window."""
 
     queryset = ExecutionRecord.objects.all()
+    selector = staticmethod(selectors.execution_record_list)
     serializer_class = ExecutionRecordSerializer
     parser_classes = [LenientJSONParser]
-    filterset_fields = {
-        "component": ["exact"],
-        "ok": ["exact"],
-        "source": ["exact"],
-        "started_at": ["gte", "lt"],
-    }
+    filterset_class = filters.ExecutionRecordFilter
     ordering_fields = ["created_at"]
 
     @extend_schema(request=RecordBatchSerializer, parameters=[IDEMPOTENCY])
@@ -288,13 +271,11 @@ class ProbeSerializer(serializers.ModelSerializer):
 
 class ProbeViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Probe.objects.all()
+    selector = staticmethod(selectors.probe_list)
     serializer_class = ProbeSerializer
     pagination_class = None
-    filterset_fields = ["component", "kind", "enabled"]
+    filterset_class = filters.ProbeFilter
     ordering_fields = ["created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("component")
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)

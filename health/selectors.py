@@ -13,49 +13,32 @@ from django.utils import timezone
 
 from core314.models import AuditLogEntry
 from core314.tenancy import Actor
-from health.models import Component, ComponentStatus, Probe, SystemHealthEvent
-
-RANGES = {"15m": timedelta(minutes=15), "1h": timedelta(hours=1), "6h": timedelta(hours=6),
-          "24h": timedelta(hours=24), "7d": timedelta(days=7)}  # fmt: skip
+from health.models import Component, ComponentStatus, ExecutionRecord, Probe, SystemHealthEvent
 
 
-def component_list(*, actor: Actor, type: str = "", status: str = "") -> QuerySet[Component]:
-    queryset = Component.objects.visible_to(actor)
-    if type:
-        queryset = queryset.filter(type=type)
-    if status:
-        queryset = queryset.filter(status=status)
-    return queryset
+def component_list(*, actor: Actor) -> QuerySet[Component]:
+    """Components by name; filters: ``health.filters.ComponentFilter``."""
+    return Component.objects.visible_to(actor).order_by("name")
+
+
+def component_list_with_dependencies(*, actor: Actor) -> QuerySet[Component]:
+    return component_list(actor=actor).prefetch_related("depends_on")
 
 
 def probe_list(*, actor: Actor) -> QuerySet[Probe]:
     return Probe.objects.visible_to(actor).select_related("component")
 
 
-def health_event_list(
-    *,
-    actor: Actor,
-    component_id: int | None = None,
-    type: str = "",
-    status: str = "",
-    source: str = "",
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> QuerySet[SystemHealthEvent]:
+def health_event_list(*, actor: Actor, component_id: int | None = None) -> QuerySet[SystemHealthEvent]:
+    """Health events, newest first; the list's filters are ``health.filters.HealthEventFilter``."""
     queryset = SystemHealthEvent.objects.visible_to(actor).select_related("component")
     if component_id:
         queryset = queryset.filter(component_id=component_id)
-    if type:
-        queryset = queryset.filter(component__type=type)
-    if status:
-        queryset = queryset.filter(status=status)
-    if source:
-        queryset = queryset.filter(source=source)
-    if start:
-        queryset = queryset.filter(window_start__gte=start)
-    if end:
-        queryset = queryset.filter(window_start__lt=end)
-    return queryset
+    return queryset.order_by("-window_start", "-id")
+
+
+def execution_record_list(*, actor: Actor) -> QuerySet[ExecutionRecord]:
+    return ExecutionRecord.objects.visible_to(actor).select_related("component")
 
 
 def latest_health_per_component(*, actor: Actor) -> dict[int, SystemHealthEvent]:

@@ -3,8 +3,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,74 +11,49 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from core314.demo.services import FAULT_KINDS
-from core314.paging import keyset_page
+from core314.demo.faults import FAULT_KINDS
+from core314.filtering import filter_bar, filter_page
+from core314.pagination import keyset_page
+from core314.params import RANGES, parse_choice
 from core314.services import DomainError
-from core314.tenancy import get_visible_or_404, is_admin
-from health import selectors, services, thresholds
-from health.models import Component, ComponentType, EventSource, HealthStatus
+from core314.tenancy import is_admin, owned
+from health import filters, selectors, services, thresholds
+from health.models import Component
 
 EXPORT_LIMIT = 100_000
 
 
-def _filters(request: HttpRequest) -> dict[str, Any]:
-    """The table's filters from the query string; unknown values are ignored, not errors."""
-    get = request.GET
-    component = get.get("component", "")
-    return {
-        "component_id": int(component) if component.isdigit() else None,
-        "type": get.get("type", "") if get.get("type") in ComponentType.values else "",
-        "status": get.get("status", "") if get.get("status") in HealthStatus.values else "",
-        "source": get.get("source", "") if get.get("source") in EventSource.values else "",
-        "range": get.get("range", "1h") if get.get("range") in selectors.RANGES else "1h",
-    }
+EVENT_FILTERS = ["component", "type", "status", "source", "range"]
 
 
-def _filter_fields(filters: dict[str, Any], components: list[Component]) -> list[dict[str, Any]]:
-    return [
-        {"name": "component", "label": "Component", "selected": str(filters["component_id"] or ""),
-         "choices": [(str(c.pk), c.name) for c in components]},
-        {"name": "type", "label": "Type", "selected": filters["type"], "choices": ComponentType.choices},
-        {"name": "status", "label": "Status", "selected": filters["status"], "choices": HealthStatus.choices},
-        {"name": "source", "label": "Source", "selected": filters["source"], "choices": EventSource.choices},
-        {"name": "range", "label": "Range", "selected": filters["range"], "all": False,
-         "choices": [(k, f"last {k}") for k in selectors.RANGES]},
-    ]  # fmt: skip
-
-
-def _events(request: HttpRequest, filters: dict[str, Any], now: datetime) -> Any:
-    return selectors.health_event_list(
-        actor=request.user,
-        component_id=filters["component_id"],
-        type=filters["type"],
-        status=filters["status"],
-        source=filters["source"],
-        start=now - selectors.RANGES[filters["range"]],
+def _events(request: HttpRequest) -> filters.HealthEventFilter:
+    """The events table's filter (the API's own), over the last hour unless the page asks otherwise."""
+    return filter_page(
+        filters.HealthEventFilter, request, selectors.health_event_list(actor=request.user), defaults={"range": "1h"}
     )
 
 
 @login_required
 def system_monitor(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    filters = _filters(request)
-    span = selectors.RANGES[filters["range"]]
+    events = _events(request)
+    cleaned = events.form.cleaned_data
+    span = RANGES[cleaned.get("range") or "1h"]
+    component = cleaned.get("component")
     summary = selectors.health_summary(actor=request.user, window=span, now=now)
     chart = selectors.chart_series(
-        actor=request.user,
-        start=now - span,
-        end=now,
-        component_ids=[filters["component_id"]] if filters["component_id"] else None,
+        actor=request.user, start=now - span, end=now, component_ids=[component.pk] if component else None
     )
     context = {
         "summary": summary,
-        "page": keyset_page(_events(request, filters, now), field="window_start", after=request.GET.get("after")),
+        "page": keyset_page(events.qs, field="window_start", after=request.GET.get("after")),
         "chart": {
             "timestamps": chart.timestamps,
             "series": chart.series,
             "start": (now - span).timestamp(),
             "end": now.timestamp(),
         },
-        "filters": _filter_fields(filters, [c.component for c in summary.components]),
+        "filters": filter_bar(events, EVENT_FILTERS),
         "export_query": request.GET.urlencode(),
         "is_admin": is_admin(request.user),
         "demo_faults": FAULT_KINDS,
@@ -90,15 +63,13 @@ def system_monitor(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def component_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    component = get_visible_or_404(Component, request.user, pk=pk)
+@owned(Component, "component")
+def component_detail(request: HttpRequest, component: Component) -> HttpResponse:
     if request.method == "POST":
         return _update_settings(request, component)
     now = timezone.now()
-    range_key = request.GET.get("range", "24h")
-    if range_key not in selectors.RANGES:
-        range_key = "24h"
-    span = selectors.RANGES[range_key]
+    range_key = parse_choice(request.GET, "range", RANGES, default="24h")
+    span = RANGES[range_key]
     chart = selectors.chart_series(actor=request.user, start=now - span, end=now, component_ids=[component.pk])
     events = selectors.health_event_list(actor=request.user, component_id=component.pk)
     context = {
@@ -124,9 +95,6 @@ def component_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     template = "health/component.html#live" if request.htmx else "health/component.html"
     return render(request, template, context)
-
-
-component_detail.owned_model = Component  # type: ignore[attr-defined]  # read by the tenancy walker
 
 
 def _update_settings(request: HttpRequest, component: Component) -> HttpResponse:
@@ -173,8 +141,7 @@ EXPORT_FIELDS = [
 @login_required
 def export_events(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered events table as CSV, streamed (at most EXPORT_LIMIT rows, newest first)."""
-    filters = _filters(request)
-    events = _events(request, filters, timezone.now()).order_by("-window_start", "-id")[:EXPORT_LIMIT]
+    events = _events(request).qs.order_by("-window_start", "-id")[:EXPORT_LIMIT]
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -15,10 +14,11 @@ from rest_framework.response import Response
 from anomalies.models import AnomalySignal
 from core314.api import OwnedReadOnlyViewSet, OwnedViewSetMixin
 from core314.pagination import DeployedAtPagination
+from core314.params import parse_range
 from core314.services import DomainError
 from core314.tenancy import effective_owner, get_visible_or_404
 from health.models import Component
-from recovery import selectors, services
+from recovery import filters, selectors, services
 from recovery.models import (
     ActionType,
     Actuator,
@@ -67,19 +67,10 @@ class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets
     cancel decide pending ones; ``dry-run/`` answers a plan and stores nothing."""
 
     queryset = RecoveryAction.objects.all()
+    selector = staticmethod(selectors.action_list)
     serializer_class = RecoveryActionSerializer
-    filterset_fields = {
-        "component": ["exact"],
-        "signal": ["exact"],
-        "action_type": ["exact"],
-        "status": ["exact", "in"],
-        "verdict": ["exact"],
-        "created_at": ["gte", "lt"],
-    }
+    filterset_class = filters.ActionFilter
     ordering_fields = ["created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("component", "policy")
 
     @extend_schema(request=ManualActionSerializer, responses={201: RecoveryActionSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -128,11 +119,7 @@ class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets
     @action(detail=False, methods=["get"])
     def statistics(self, request: Request) -> Response:
         """Success rate, effectiveness and mean time to recover, overall, per action type and per component."""
-        from health.selectors import RANGES
-
-        span = RANGES.get(request.query_params.get("range", "24h"))
-        if span is None:
-            raise DomainError(f"range must be one of {', '.join(RANGES)}.")
+        span = parse_range(request.query_params, default="24h", strict=True)
         return Response(selectors.action_statistics(actor=request.user, window=span))
 
 
@@ -149,9 +136,10 @@ class RecoveryPolicyViewSet(OwnedViewSetMixin, viewsets.ModelViewSet):
     """Owned rules mapping anomalies to actions; the first matching enabled policy by priority decides."""
 
     queryset = RecoveryPolicy.objects.all()
+    selector = staticmethod(selectors.policy_list)
     serializer_class = RecoveryPolicySerializer
     pagination_class = None
-    filterset_fields = ["enabled", "action_type", "mode", "component"]
+    filterset_class = filters.PolicyFilter
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         owner = effective_owner(self.request.user)
@@ -180,8 +168,9 @@ class HealingDecisionViewSet(OwnedReadOnlyViewSet):
     """Why the engine did (or did not) act on each signal."""
 
     queryset = HealingDecision.objects.all()
+    selector = staticmethod(selectors.decision_list)
     serializer_class = HealingDecisionSerializer
-    filterset_fields = ["signal", "component", "outcome"]
+    filterset_class = filters.DecisionFilter
     ordering_fields = ["created_at"]
 
 
@@ -198,9 +187,10 @@ class BackoffViewSet(OwnedReadOnlyViewSet):
     """Cooldowns per component and action: attempts that did not help and when the next run is allowed."""
 
     queryset = Backoff.objects.all()
+    selector = staticmethod(selectors.backoff_list)
     serializer_class = BackoffSerializer
     pagination_class = None
-    filterset_fields = ["component", "action_type"]
+    filterset_class = filters.BackoffFilter
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -216,9 +206,10 @@ class DeploymentViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.Rea
     """Each component's deployment history; deploy tools POST here, rollback returns to the last good one."""
 
     queryset = Deployment.objects.all()
+    selector = staticmethod(selectors.deployment_list)
     serializer_class = DeploymentSerializer
     pagination_class = DeployedAtPagination
-    filterset_fields = ["component", "version", "known_good"]
+    filterset_class = filters.DeploymentFilter
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         serializer.instance = services.deployment_record(actor=self.request.user, **serializer.validated_data)
@@ -286,12 +277,10 @@ class CircuitBreakerViewSet(OwnedReadOnlyViewSet):
     """Circuit breakers, one per component. Clients read ``state/`` before calling."""
 
     queryset = CircuitBreaker.objects.all()
+    selector = staticmethod(selectors.breaker_list)
     serializer_class = CircuitBreakerSerializer
     pagination_class = None
-    filterset_fields = ["component", "state"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("component")
+    filterset_class = filters.BreakerFilter
 
     @extend_schema(
         parameters=[OpenApiParameter("component", str, description="component id or name", required=True)],
@@ -363,9 +352,10 @@ class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewse
     """Who is told on escalation. POST replaces the target of that component (or the default, with none)."""
 
     queryset = EscalationTarget.objects.all()
+    selector = staticmethod(selectors.escalation_target_list)
     serializer_class = EscalationTargetSerializer
     pagination_class = None
-    filterset_fields = ["component"]
+    filterset_class = filters.EscalationTargetFilter
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)
@@ -412,12 +402,10 @@ class ActuatorViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadO
     """How the platform acts on each component. POST replaces the actuator of that kind; secrets never return."""
 
     queryset = Actuator.objects.all()
+    selector = staticmethod(selectors.actuator_list)
     serializer_class = ActuatorSerializer
     pagination_class = None
-    filterset_fields = ["component", "kind", "enabled"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("component")
+    filterset_class = filters.ActuatorFilter
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         data = dict(serializer.validated_data)

@@ -7,29 +7,54 @@ from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
 from core314.tenancy import Actor, effective_owner_id
-from recovery.models import ActionStatus, ActionType, CircuitBreaker, HealingSwitch, RecoveryAction
+from recovery.models import (
+    ActionStatus,
+    ActionType,
+    Actuator,
+    Backoff,
+    CircuitBreaker,
+    Deployment,
+    EscalationTarget,
+    HealingDecision,
+    HealingSwitch,
+    RecoveryAction,
+    RecoveryPolicy,
+)
 
 FINISHED = (ActionStatus.SUCCEEDED, ActionStatus.FAILED)
 
 
-def action_list(
-    *,
-    actor: Actor,
-    status: str = "",
-    action_type: str = "",
-    component_id: int | None = None,
-    since: datetime | None = None,
-) -> QuerySet[RecoveryAction]:
-    queryset = RecoveryAction.objects.visible_to(actor).select_related("component", "signal", "policy")
-    if status:
-        queryset = queryset.filter(status=status)
-    if action_type:
-        queryset = queryset.filter(action_type=action_type)
-    if component_id:
-        queryset = queryset.filter(component_id=component_id)
-    if since is not None:
-        queryset = queryset.filter(created_at__gte=since)
-    return queryset
+def action_list(*, actor: Actor) -> QuerySet[RecoveryAction]:
+    """Recovery actions, newest first; filters: ``recovery.filters.ActionFilter``."""
+    return (
+        RecoveryAction.objects.visible_to(actor)
+        .select_related("component", "signal", "policy")
+        .order_by("-created_at", "-id")
+    )
+
+
+def policy_list(*, actor: Actor) -> QuerySet[RecoveryPolicy]:
+    return RecoveryPolicy.objects.visible_to(actor).select_related("component").order_by("priority", "id")
+
+
+def decision_list(*, actor: Actor) -> QuerySet[HealingDecision]:
+    return HealingDecision.objects.visible_to(actor).select_related("component", "action").order_by("-created_at")
+
+
+def backoff_list(*, actor: Actor) -> QuerySet[Backoff]:
+    return Backoff.objects.visible_to(actor).select_related("component").order_by("component_id", "action_type")
+
+
+def deployment_list(*, actor: Actor) -> QuerySet[Deployment]:
+    return Deployment.objects.visible_to(actor).select_related("component")
+
+
+def escalation_target_list(*, actor: Actor) -> QuerySet[EscalationTarget]:
+    return EscalationTarget.objects.visible_to(actor).select_related("component").order_by("id")
+
+
+def actuator_list(*, actor: Actor) -> QuerySet[Actuator]:
+    return Actuator.objects.visible_to(actor).select_related("component").order_by("id")
 
 
 def action_status_counts(*, actor: Actor) -> dict[str, int]:

@@ -4,74 +4,58 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from core314.paging import keyset_page
+from core314.filtering import filter_bar, filter_page
+from core314.pagination import keyset_page
+from core314.params import RANGES, parse_id
 from core314.services import DomainError
-from core314.tenancy import get_visible_or_404, is_admin
-from health.models import Component
-from health.selectors import RANGES, component_list
-from recovery import selectors
-from recovery.models import ActionStatus, ActionType, RecoveryAction
+from core314.tenancy import Actor, get_visible_or_404, is_admin, owned
+from health.selectors import component_list
+from recovery import filters, selectors
+from recovery.models import ActionType, RecoveryAction
 from recovery.services import healing
 
-
-def _component_id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+ACTION_FILTERS = ["status", "action_type", "component", "range"]
 
 
 @login_required
 def recovery_manager(request: HttpRequest) -> HttpResponse:
-    status = request.GET.get("status", "") if request.GET.get("status") in ActionStatus.values else ""
-    action_type = request.GET.get("type", "") if request.GET.get("type") in ActionType.values else ""
-    span = request.GET.get("range", "24h") if request.GET.get("range") in RANGES else "24h"
-    component_id = _component_id(request.GET.get("component"))
     now = timezone.now()
-    components = list(component_list(actor=request.user).order_by("name").values_list("pk", "name"))
-    actions = selectors.action_list(
-        actor=request.user, status=status, action_type=action_type, component_id=component_id, since=now - RANGES[span]
+    actions = filter_page(
+        filters.ActionFilter, request, selectors.action_list(actor=request.user), defaults={"range": "24h"}
     )
-    counts = selectors.action_status_counts(actor=request.user)
+    span = actions.form.cleaned_data.get("range") or "24h"
+    bar = filter_bar(actions, ACTION_FILTERS)
     context = {
-        "page": keyset_page(actions, field="created_at", after=request.GET.get("after")),
-        "counts": counts,
+        "page": keyset_page(actions.qs, field="created_at", after=request.GET.get("after")),
+        "counts": selectors.action_status_counts(actor=request.user),
         "summary": selectors.recovery_summary(actor=request.user, window=RANGES[span]),
         "span": span,
         "healing": selectors.healing_state(actor=request.user),
         "is_admin": is_admin(request.user),
         "breakers": [(b, b.effective_state(now)) for b in selectors.breaker_list(actor=request.user)],
-        "components": components,
+        "components": bar[ACTION_FILTERS.index("component")]["choices"],
         "action_types": ActionType.choices,
-        "filters": [
-            {"name": "status", "label": "Status", "choices": ActionStatus.choices, "selected": status},
-            {"name": "type", "label": "Action", "choices": ActionType.choices, "selected": action_type},
-            {
-                "name": "component",
-                "label": "Component",
-                "choices": [(str(p), n) for p, n in components],
-                "selected": str(component_id or ""),
-            },
-            {
-                "name": "range",
-                "label": "Since",
-                "selected": span,
-                "all": False,
-                "choices": [(k, f"last {k}") for k in RANGES],
-            },
-        ],
+        "filters": bar,
         "preview": request.session.pop("recovery_preview", None),
     }
     template = "recovery/dashboard.html#live" if request.htmx else "recovery/dashboard.html"
     return render(request, template, context)
 
 
+def _actions(actor: Actor) -> QuerySet[RecoveryAction]:
+    return selectors.action_list(actor=actor)
+
+
 @login_required
-def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    action = get_visible_or_404(selectors.action_list(actor=request.user), request.user, pk=pk)
+@owned(RecoveryAction, "action", queryset=_actions)
+def action_detail(request: HttpRequest, action: RecoveryAction) -> HttpResponse:
     series = selectors.action_series(actor=request.user, action=action)
     context = {
         "action": action,
@@ -84,9 +68,6 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
-action_detail.owned_model = RecoveryAction  # type: ignore[attr-defined]  # read by the tenancy walker
-
-
 def _back(request: HttpRequest, default: str, **kwargs: int) -> HttpResponse:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
@@ -96,8 +77,9 @@ def _back(request: HttpRequest, default: str, **kwargs: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def action_act(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
-    action = get_visible_or_404(RecoveryAction, request.user, pk=pk)
+@owned(RecoveryAction, "action")
+def action_act(request: HttpRequest, action: RecoveryAction, verb: str) -> HttpResponse:
+    pk = action.pk
     reason = request.POST.get("reason", "")
     try:
         if verb == "approve":
@@ -114,14 +96,13 @@ def action_act(request: HttpRequest, pk: int, verb: str) -> HttpResponse:
     return _back(request, "recovery-action", pk=pk)
 
 
-action_act.owned_model = RecoveryAction  # type: ignore[attr-defined]
-
-
 @login_required
 @require_POST
 def action_manual(request: HttpRequest) -> HttpResponse:
     """Preview (dry run: the plan, nothing stored) or run an action by hand."""
-    component = get_visible_or_404(Component, request.user, pk=_component_id(request.POST.get("component")) or 0)
+    component = get_visible_or_404(
+        component_list(actor=request.user), request.user, pk=parse_id(request.POST, "component") or 0
+    )
     action_type = request.POST.get("action_type", "")
     try:
         parameters = json.loads(request.POST.get("parameters") or "{}")

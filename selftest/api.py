@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
-from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -12,7 +9,7 @@ from rest_framework.response import Response
 
 from core314.api import OwnedReadOnlyViewSet
 from core314.pagination import KeysetPagination
-from selftest import selectors, services
+from selftest import filters, selectors, services
 from selftest.models import SelfTestResult, SelfTestRun
 from selftest.registry import CATEGORIES
 
@@ -45,9 +42,10 @@ class SelfTestRunViewSet(OwnedReadOnlyViewSet):
     """Runs of the self-test suite. ``trigger/`` starts one now (a worker runs it; results arrive live)."""
 
     queryset = SelfTestRun.objects.all()
+    selector = staticmethod(selectors.run_list)
     serializer_class = SelfTestRunSerializer
     pagination_class = RunPagination
-    filterset_fields = ["status", "trigger"]
+    filterset_class = filters.RunFilter
     ordering_fields = ["started_at"]
 
     @extend_schema(request=TriggerSerializer, responses={202: SelfTestRunSerializer})
@@ -67,9 +65,7 @@ class SelfTestRunViewSet(OwnedReadOnlyViewSet):
 
 class SelfTestResultViewSet(OwnedReadOnlyViewSet):
     queryset = SelfTestResult.objects.all()
+    selector = staticmethod(selectors.result_list)
     serializer_class = SelfTestResultSerializer
-    filterset_fields = ["run", "check_name", "category", "result", "regression", "improvement"]
+    filterset_class = filters.ResultFilter
     ordering_fields = ["created_at"]
-
-    def refine(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.select_related("run")

@@ -11,19 +11,18 @@ from core314.tenancy import Actor
 from selftest.models import CheckResult, SelfTestResult, SelfTestRun
 
 
-def result_list(
-    *, actor: Actor, result: str = "", category: str = "", run_id: int | None = None, check: str = ""
-) -> QuerySet[SelfTestResult]:
-    queryset = SelfTestResult.objects.visible_to(actor)
-    if result:
-        queryset = queryset.filter(result=result)
-    if category:
-        queryset = queryset.filter(category=category)
+def result_list(*, actor: Actor, run_id: int | None = None, check: str = "") -> QuerySet[SelfTestResult]:
+    """Check results; filters: ``selftest.filters.ResultFilter``."""
+    queryset = SelfTestResult.objects.visible_to(actor).select_related("run")
     if run_id is not None:
         queryset = queryset.filter(run_id=run_id)
     if check:
         queryset = queryset.filter(check_name=check)
     return queryset
+
+
+def run_list(*, actor: Actor) -> QuerySet[SelfTestRun]:
+    return SelfTestRun.objects.visible_to(actor)
 
 
 def latest_run(*, actor: Actor) -> SelfTestRun | None:

@@ -6,47 +6,40 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from core314.paging import keyset_page
+from core314.filtering import filter_bar, filter_page
+from core314.pagination import keyset_page
 from core314.services import DomainError
-from selftest import selectors, services
-from selftest.models import CheckResult, SelfTestResult
-from selftest.registry import CATEGORIES, REGISTRY, Check, checks_in
+from core314.tenancy import owned
+from selftest import filters, selectors, services
+from selftest.models import SelfTestResult
+from selftest.registry import REGISTRY, Check, checks_in
 
 
 @login_required
 def selftest_panel(request: HttpRequest) -> HttpResponse:
-    result = request.GET.get("result", "") if request.GET.get("result") in CheckResult.values else ""
-    category = request.GET.get("category", "") if request.GET.get("category") in CATEGORIES else ""
     run = selectors.latest_run(actor=request.user)
-    results = selectors.result_list(
-        actor=request.user, result=result, category=category, run_id=run.pk if run else -1
-    ).order_by("category", "check_name")
+    results = filter_page(
+        filters.ResultFilter, request, selectors.result_list(actor=request.user, run_id=run.pk if run else -1)
+    )
     context = {
         "run": run,
-        "results": results,
+        "results": results.qs.order_by("category", "check_name"),
         "counts": selectors.result_counts(actor=request.user, run=run) if run else {},
         "expected": len(checks_in(run.categories or None)) if run else 0,
         "took_s": (run.finished_at - run.started_at).total_seconds() if run and run.finished_at else None,
         "trend": selectors.score_trend(actor=request.user),
         "deadman": selectors.deadman(),
-        "filters": [
-            {
-                "name": "category",
-                "label": "Category",
-                "choices": [(c, c.replace("_", " ")) for c in CATEGORIES],
-                "selected": category,
-            },
-            {"name": "result", "label": "Result", "choices": CheckResult.choices, "selected": result},
-        ],
+        "filters": filter_bar(results, ["category", "result"]),
     }
     template = "selftest/dashboard.html#live" if request.htmx else "selftest/dashboard.html"
     return render(request, template, context)
 
 
 @login_required
+@owned(SelfTestResult, None)
 def check_history(request: HttpRequest, name: str) -> HttpResponse:
     checks_in()
-    rows = selectors.result_list(actor=request.user, check=name).select_related("run")
+    rows = selectors.result_list(actor=request.user, check=name)
     check = REGISTRY.get(name)
     if check is None:
         # A retired check's history stays readable, to those who have some.
@@ -59,9 +52,6 @@ def check_history(request: HttpRequest, name: str) -> HttpResponse:
         "page": keyset_page(rows, field="created_at", after=request.GET.get("after")),
     }
     return render(request, "selftest/check.html", context)
-
-
-check_history.owned_model = SelfTestResult  # type: ignore[attr-defined]  # read by the tenancy walker
 
 
 @login_required

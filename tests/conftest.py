@@ -80,14 +80,23 @@ def api_for() -> Any:
     return make
 
 
-@pytest.fixture(autouse=True)
-def _clean_platform_redis_keys(settings: Any) -> Any:
-    """Heartbeats and metrics live in Redis; each test starts from an empty key space of its own."""
-    from core314.redis import get_redis
+def _uses_database(request: Any) -> bool:
+    names = set(request.fixturenames)
+    return bool(request.node.get_closest_marker("django_db") or names & {"db", "transactional_db", "django_db_setup"})
 
-    client = get_redis()
-    for key in client.scan_iter(f"{settings.REDIS_PREFIX}:*"):
-        client.delete(key)
+
+@pytest.fixture(autouse=True)
+def _clean_platform_redis_keys(request: Any) -> Any:
+    """Heartbeats and metrics live in Redis; each database test starts from an empty key space of its own.
+    Pure unit tests touch no server at all, so they run with PostgreSQL and Redis stopped."""
+    if _uses_database(request):
+        from django.conf import settings
+
+        from core314.redis import get_redis
+
+        client = get_redis()
+        for key in client.scan_iter(f"{settings.REDIS_PREFIX}:*"):
+            client.delete(key)
     yield
 
 
@@ -97,10 +106,11 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     items.sort(key=lambda item: max((slow.get(m.name, 0) for m in item.iter_markers()), default=0))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_stray_database_sessions(django_db_setup: Any, django_db_blocker: Any) -> Any:
-    """Before the test database is dropped, end sessions other processes or threads left behind (the
-    daphne server of the browser tests, channels' worker threads), so teardown can drop it cleanly."""
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> Any:
+    """pytest-django's test database, and before it is dropped: end sessions other processes or threads left
+    behind (the daphne server of the browser tests, channels' worker threads), so teardown drops it cleanly.
+    Only tests that use the database ask for it."""
     yield
     from django.db import connection
 

@@ -1,1 +1,1 @@
-"""The demo service that ships with Core314 (``python -m core314.demo.service``) and its fault injection."""
+"""The demo service that ships with Core314 (``python -m core314.demo.shop``) and its fault injection."""

@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
 from core314.audit import audit_record
+from core314.demo.faults import FAULT_KINDS, faults_path, write_faults
 from core314.services import DomainError, PermissionDeniedError
 from core314.tenancy import Actor, is_admin
 
 DEMO_NAME = "demo-shop"
-FAULT_KINDS = ("latency", "errors", "leak", "cpu", "hang", "crash", "bad_release")
 
 SERIES = [
     {"metric": "demo_requests_total", "field": "error_rate", "kind": "ratio", "labels": {"code": "500"},
@@ -51,15 +50,9 @@ POLICIES: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-def faults_path() -> Path:
-    from core314.embedded import data_dir
-
-    return Path(settings.CORE314_DEMO_FAULTS or data_dir() / "demo-faults.json")
-
-
 def demo_config() -> dict[str, Any]:
     port = settings.CORE314_DEMO_PORT
-    argv = [sys.executable, "-m", "core314.demo.service", "--port", str(port)]
+    argv = [sys.executable, "-m", "core314.demo.shop", "--port", str(port)]
     env = {"CORE314_DEMO_FAULTS": str(faults_path()), "CORE314_DEMO_STATS": str(faults_path().parent / "demo-stats")}
     return {
         "versions": {"v1": {"argv": argv, "env": env, "cwd": ""}, "v2": {"argv": argv, "env": env, "cwd": ""}},
@@ -194,7 +187,7 @@ def fault_inject(*, actor: Actor, kind: str, ms: float | None = None, rate: floa
     path = faults_path()
     current = json.loads(path.read_text()) if path.exists() else {"faults": []}
     # Keep only faults younger than an hour: replicas started since then ignore the rest anyway.
-    _write_faults([f for f in current["faults"] if f.get("at", 0) > time.time() - 3600] + [fault])
+    write_faults([f for f in current["faults"] if f.get("at", 0) > time.time() - 3600] + [fault])
     with transaction.atomic():
         audit_record(actor=actor, action="demo.fault", target=component, after=fault)
     return {"kind": kind, "component": component.name, **params}
@@ -206,15 +199,8 @@ def faults_clear(*, actor: Actor) -> None:
 
     if not is_admin(actor):
         raise PermissionDeniedError("Only administrators clear faults.")
-    _write_faults([])
+    write_faults([])
     component = Component.objects.filter(name=DEMO_NAME, tags__contains=["demo"]).order_by("pk").first()
     if component is not None:
         with transaction.atomic():
             audit_record(actor=actor, action="demo.faults_cleared", target=component)
-
-
-def _write_faults(faults: list[dict[str, Any]]) -> None:
-    path = faults_path()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"faults": faults}))
-    tmp.replace(path)  # atomic: a replica never reads half a file

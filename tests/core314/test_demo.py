@@ -44,7 +44,7 @@ def service(tmp_path: Path) -> Iterator[Any]:
         env = {"PATH": "/usr/bin:/bin", "CORE314_DEMO_FAULTS": str(faults), "CORE314_VERSION": version,
                "CORE314_DEMO_STATS": str(tmp_path / "stats")}  # fmt: skip
         process = subprocess.Popen(
-            [sys.executable, "-m", "core314.demo.service", "--port", str(port), "--traffic", "0"],
+            [sys.executable, "-m", "core314.demo.shop", "--port", str(port), "--traffic", "0"],
             cwd=settings.BASE_DIR, env=env,
         )  # fmt: skip
         processes.append(process)

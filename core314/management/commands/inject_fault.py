@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from core314.demo.services import FAULT_KINDS
+from core314.demo.faults import FAULT_KINDS
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """A small HTTP service to show Core314 doing its job on something real.
 
-``python -m core314.demo.service --port 9100`` serves ``GET /api/orders`` (≈ 30 ms, rare errors),
+``python -m core314.demo.shop --port 9100`` serves ``GET /api/orders`` (≈ 30 ms, rare errors),
 ``GET /api/health`` (liveness), ``GET /metrics`` (Prometheus: requests by code, a latency histogram, CPU and
 memory, over all replicas) and sends itself steady traffic so its metrics move like a service's. It runs under
 the platform's process actuator (replicas share the port with SO_REUSEPORT).
