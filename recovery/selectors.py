@@ -19,6 +19,7 @@ from recovery.models import (
     HealingSwitch,
     RecoveryAction,
     RecoveryPolicy,
+    Verdict,
 )
 
 FINISHED = (ActionStatus.SUCCEEDED, ActionStatus.FAILED)
@@ -64,16 +65,18 @@ def action_status_counts(*, actor: Actor) -> dict[str, int]:
     return counts
 
 
-def _rates(rows: QuerySet[Any]) -> dict[str, Any]:
-    totals = rows.aggregate(
-        total=Count("id"),
-        finished=Count("id", filter=Q(status__in=FINISHED)),
-        succeeded=Count("id", filter=Q(status=ActionStatus.SUCCEEDED)),
-        judged=Count("id", filter=~Q(verdict="")),
-        helped=Count("id", filter=Q(verdict__in=["resolved", "improved"])),
-        effectiveness=Avg("effectiveness"),
-        mttr=Avg("time_to_recover_s"),
-    )
+_RATE_AGGREGATES = {
+    "total": Count("id"),
+    "finished": Count("id", filter=Q(status__in=FINISHED)),
+    "succeeded": Count("id", filter=Q(status=ActionStatus.SUCCEEDED)),
+    "judged": Count("id", filter=~Q(verdict="")),
+    "helped": Count("id", filter=Q(verdict__in=[Verdict.RESOLVED, Verdict.IMPROVED])),
+    "effectiveness": Avg("effectiveness"),
+    "mttr": Avg("time_to_recover_s"),
+}
+
+
+def _shape(totals: dict[str, Any]) -> dict[str, Any]:
     return {
         "total": totals["total"],
         "succeeded": totals["succeeded"],
@@ -85,16 +88,24 @@ def _rates(rows: QuerySet[Any]) -> dict[str, Any]:
     }
 
 
+def _rates(rows: QuerySet[Any]) -> dict[str, Any]:
+    return _shape(rows.aggregate(**_RATE_AGGREGATES))
+
+
+def _rates_by(rows: QuerySet[Any], *keys: str) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """The same rates per group, in one grouped query (not one query per group)."""
+    grouped = rows.order_by().values(*keys).annotate(**_RATE_AGGREGATES).order_by(*keys)
+    return [(tuple(row[k] for k in keys), _shape(row)) for row in grouped]
+
+
 def action_statistics(*, actor: Actor, window: timedelta, now: datetime | None = None) -> dict[str, Any]:
     """The original design's recovery statistics: success rate, effectiveness and time to recover, overall,
     per action type and per component, over ``window``."""
     now = now or timezone.now()
     recent = RecoveryAction.objects.visible_to(actor).filter(created_at__gte=now - window)
     healing = recent.exclude(action_type=ActionType.ALERT_ESCALATION)
-    types = healing.order_by().values_list("action_type", flat=True).distinct()
-    by_type = {action_type: _rates(healing.filter(action_type=action_type)) for action_type in types}
-    components = healing.order_by().values_list("component_id", "component__name").distinct()
-    by_component = {name: _rates(healing.filter(component_id=pk)) for pk, name in components}
+    by_type = {key[0]: rates for key, rates in _rates_by(healing, "action_type")}
+    by_component = {key[1]: rates for key, rates in _rates_by(healing, "component_id", "component__name")}
     return {
         "window_seconds": int(window.total_seconds()),
         **_rates(healing),
