@@ -150,7 +150,24 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi", "capacity": 1000, "expiry": 30},
+        "CONFIG": {
+            # Each consumer waits on Redis in 5 s blocking reads; redis-py's default socket timeout is also 5 s,
+            # so an idle page's socket died with 1011 after about 5 s. Reads may now take longer than the
+            # blocking wait, and keepalives and health checks still find a dead connection.
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 30,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "health_check_interval": 15,
+                    "retry_on_timeout": True,
+                }
+            ],
+            "prefix": f"{REDIS_PREFIX}:asgi",
+            "capacity": 1000,
+            "expiry": 30,
+        },
     }
 }
 

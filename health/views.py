@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Iterator
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from core314.demo.faults import FAULT_KINDS
+from core314.exports import csv_response
 from core314.filtering import filter_bar, filter_page
 from core314.pagination import keyset_page
 from core314.params import RANGES, parse_choice
@@ -124,11 +123,6 @@ def _update_settings(request: HttpRequest, component: Component) -> HttpResponse
     return redirect("health-component", pk=component.pk)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 EXPORT_FIELDS = [
     "window_start", "window_end", "component", "source", "status", "latency_avg_ms", "latency_p50_ms",
     "latency_p95_ms", "latency_p99_ms", "latency_max_ms", "request_count", "error_count", "timeout_count",
@@ -142,15 +136,8 @@ EXPORT_FIELDS = [
 def export_events(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered events table as CSV, streamed (at most EXPORT_LIMIT rows, newest first)."""
     events = _events(request).qs.order_by("-window_start", "-id")[:EXPORT_LIMIT]
-    writer = csv.writer(_Echo())
-
-    def rows() -> Iterator[str]:
-        yield writer.writerow(EXPORT_FIELDS)
-        for event in events.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [event.component.name if name == "component" else getattr(event, name) for name in EXPORT_FIELDS]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="health-events-{timezone.now():%Y%m%d-%H%M%S}.csv"'
-    return response
+    rows = (
+        [event.component.name if name == "component" else getattr(event, name) for name in EXPORT_FIELDS]
+        for event in events.iterator(chunk_size=2000)
+    )
+    return csv_response("health-events", EXPORT_FIELDS, rows)

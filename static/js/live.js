@@ -10,6 +10,8 @@
   var maxDelay = 30000;
   var socket = null;
   var pingTimer = null;
+  var lastPong = 0;
+  var reconnecting = false;
 
   function setState(state, label) {
     if (!status) return;
@@ -42,13 +44,24 @@
     setState("connecting", "Connecting…");
     socket.onopen = function () {
       delay = 1000;
+      lastPong = Date.now();
       setState("open", "Live");
+      if (reconnecting) {
+        // Whatever changed while the socket was down: every live region refreshes once, now that new
+        // changes are heard again (refreshing before the socket is open could miss one in between).
+        reconnecting = false;
+        document.body.dispatchEvent(new CustomEvent("live-resync"));
+      }
       pingTimer = setInterval(function () {
-        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+        if (socket.readyState !== WebSocket.OPEN) return;
+        // A connection a proxy or NAT dropped without a close frame answers nothing: start over.
+        if (Date.now() - lastPong > 60000) { socket.close(); return; }
+        socket.send(JSON.stringify({ type: "ping" }));
       }, 25000);
     };
     socket.onmessage = function (event) {
       var message;
+      lastPong = Date.now();
       try { message = JSON.parse(event.data); } catch (e) { return; }
       if (message.event === "hello" || message.event === "pong") return;
       dispatch(message);
@@ -60,11 +73,8 @@
       // Full jitter keeps a restarted server from being hit by every page at the same instant.
       var wait = Math.random() * delay;
       delay = Math.min(delay * 2, maxDelay);
-      setTimeout(function () {
-        connect();
-        // Whatever changed while we were away: ask every live region to refresh once.
-        document.body.dispatchEvent(new CustomEvent("live-resync"));
-      }, wait);
+      reconnecting = true;
+      setTimeout(connect, wait);
     };
   }
 

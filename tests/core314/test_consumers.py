@@ -77,3 +77,21 @@ async def test_a_committed_service_change_reaches_the_owners_socket(owner: Any, 
     assert await theirs.receive_nothing(timeout=0.5)
     await mine.disconnect()
     await theirs.disconnect()
+
+
+async def test_an_idle_socket_stays_connected_and_still_receives(owner: Any) -> None:
+    """Past the channel layer's 5 s blocking read (and redis-py's default 5 s socket timeout), an idle page
+    must keep its socket: it once closed with 1011 after 5.9 s of silence."""
+    import asyncio
+
+    row = await database_sync_to_async(ComponentFactory)(owner=owner)
+    socket = await _connect(owner)
+    connected, _ = await socket.connect()
+    assert connected
+    assert (await socket.receive_json_from())["event"] == "hello"
+    await asyncio.sleep(12)  # idle across two blocking-read timeouts
+    assert await socket.receive_nothing(timeout=0.1)  # no close frame arrived while idle
+    message = {"event": "component.updated", "model": "health.component", "id": row.pk, "data": {}}
+    await database_sync_to_async(send_now)(groups_for_row(row), message)
+    assert await socket.receive_json_from(timeout=2) == message
+    await socket.disconnect()

@@ -83,3 +83,30 @@ def test_anonymous_and_foreign_origin_sockets_are_refused(live_stack: LiveStack)
     foreign = asyncio.run(attempt({"Cookie": f"sessionid={session}", "Origin": "https://evil.example"}))
     assert foreign.startswith(("refused", "closed")), foreign
     assert asyncio.run(attempt({"Cookie": f"sessionid={session}", "Origin": live_stack.url})) == "accepted"
+
+
+def test_a_page_left_idle_keeps_its_socket_and_hears_the_next_change(live_stack: LiveStack) -> None:
+    """On the real daphne and Redis: no traffic for 20 s (several blocking-read timeouts), then a change."""
+    _, session = login(live_stack, "alice", "e2e-pass-alice")
+    alice = Api(live_stack, "alice")
+    mine = alice.post("/components/", {"name": "alice-idle"})["id"]
+
+    async def scenario() -> list[dict[str, Any]]:
+        headers = {"Cookie": f"sessionid={session}", "Origin": live_stack.url}
+        got: list[dict[str, Any]] = []
+        # No client pings either: the browser's 25 s ping would hide a server that drops idle sockets.
+        async with websockets.connect(_ws(live_stack), additional_headers=headers, ping_interval=None) as socket:
+            got.append(json.loads(await socket.recv()))
+            await asyncio.sleep(20)
+            at = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+            await asyncio.to_thread(
+                alice.post, "/health-events/", {"component": mine, "window_start": at, "latency_p95_ms": 5}
+            )
+            async with asyncio.timeout(5):
+                while mine not in [m.get("data", {}).get("component") for m in got]:
+                    got.append(json.loads(await socket.recv()))
+        return got
+
+    seen = asyncio.run(scenario())
+    assert seen[0]["event"] == "hello"
+    assert mine in [m.get("data", {}).get("component") for m in seen[1:]]

@@ -76,3 +76,14 @@ def test_the_monitor_page_runs_a_fixed_number_of_queries(
     client.get("/system-monitor")  # warm the session
     with django_assert_max_num_queries(12):
         client.get("/system-monitor")
+
+
+def test_the_csv_export_neutralises_formulas(client_for: Any, owner: Any) -> None:
+    api = ComponentFactory(owner=owner, name="api")
+    HealthEventFactory(component=api, version='=HYPERLINK("http://evil.example","x")', region="@SUM(1+1)")
+    HealthEventFactory(component=api, version="+1", region="-2", latency_p95_ms=120.0)
+    response = client_for(owner).get("/system-monitor/export.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    cells = {(row["version"], row["region"]) for row in rows}
+    assert cells == {("'=HYPERLINK(\"http://evil.example\",\"x\")", "'@SUM(1+1)"), ("'+1", "'-2")}
+    assert "120.0" in {row["latency_p95_ms"] for row in rows}  # numbers stay numbers
