@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from health import services
 from health.models import ExecutionRecord, Probe, SystemHealthEvent
-from health.probes import ProbeSpec, run
+from health.probe_runners import ProbeSpec, run
 from tests.factories import ComponentFactory
 
 METRICS = {"requests": 0}
