@@ -207,3 +207,33 @@ def test_a_probe_can_be_created_disabled(api_for: Any, owner: Any) -> None:
     body = {"component": component.pk, "kind": "tcp", "target": "127.0.0.1:9", "enabled": False}
     response = _post(api_for(owner), "/api/v1/probes/", body)
     assert response.status_code == 201 and response.json()["enabled"] is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_hiccup_after_a_committed_batch_is_not_a_500(
+    api_for: Any, service_account: Any, monkeypatch: Any
+) -> None:
+    """Detection is told after commit. If enqueueing fails then, the batch is stored, the client hears 201
+    (not a 500 that would make it retry a stored batch), and the other listeners still hear of it."""
+    from anomalies.tasks import detect
+    from health.signals import health_events_committed
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker went away")
+
+    heard: list[list[int]] = []
+
+    def listener(sender: Any, component_ids: list[int], **kwargs: Any) -> None:
+        heard.append(component_ids)
+
+    monkeypatch.setattr(detect, "delay", broker_down)
+    health_events_committed.connect(listener, dispatch_uid="tests.health.listener")
+    component = ComponentFactory(owner=service_account.account.owner)
+    try:
+        response = _post(api_for(service_account), "/api/v1/health-events/batch/", {"events": [_event(component)] * 2})
+    finally:
+        health_events_committed.disconnect(dispatch_uid="tests.health.listener")
+    assert response.status_code == 201, response.content
+    assert response.json() == {"stored": 2, "components": [component.pk]}
+    assert SystemHealthEvent.objects.filter(component=component).count() == 2
+    assert heard == [[component.pk]]

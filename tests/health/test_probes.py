@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from health import services
 from health.models import ExecutionRecord, Probe, SystemHealthEvent
-from health.probes import ProbeSpec, run
+from health.probe_runners import ProbeSpec, run
 from tests.factories import ComponentFactory
 
 METRICS = {"requests": 0}
@@ -140,3 +140,21 @@ def test_due_probes_run_and_roll_up_into_events(owner: Any, http_server: str, se
     assert failed.availability == 0 and failed.status == "critical"
     down.refresh_from_db()
     assert down.status == "critical" and down.last_report_at is not None
+
+
+def test_a_failing_probes_due_receiver_does_not_stop_the_probes(owner: Any, http_server: str) -> None:
+    """Receivers answer which components to skip (circuit breakers); one that fails is left out, logged."""
+    from health.signals import probes_due
+
+    def broken(sender: Any, **kwargs: Any) -> dict[int, str]:
+        raise RuntimeError("breaker table unavailable")
+
+    component = ComponentFactory(owner=owner)
+    services.probe_create(actor=owner, component=component, kind="http", target=f"{http_server}/health", timeout_s=1)
+    probes_due.connect(broken, dispatch_uid="tests.health.broken_gate")
+    try:
+        assert services.probes_run_due(now=timezone.now()) == 1
+    finally:
+        probes_due.disconnect(dispatch_uid="tests.health.broken_gate")
+    record = ExecutionRecord.objects.get(component=component)
+    assert record.source == "probe" and record.ok

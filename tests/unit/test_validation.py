@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from health.ingest import validate_events, validate_records
+from health.validation import validate_events, validate_records
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

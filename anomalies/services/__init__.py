@@ -1,0 +1,44 @@
+"""Anomaly services, one module per step: ``detection`` (new events through the detectors, the sweep,
+auto-resolve), ``lifecycle`` (opening, updating and resolving a signal), ``operator`` (acknowledge, resolve,
+silences, detection settings), ``alerts`` (other monitors' alerts), ``root_cause`` (the optional LLM).
+
+This module only re-exports them: callers import from ``anomalies.services``.
+"""
+
+from anomalies.services.alerts import ALERT_SEVERITY, AlertOutcome, alertmanager_receive, external_alert_receive
+from anomalies.services.detection import detection_sweep, detector_config, signals_auto_resolve, signals_detect
+from anomalies.services.lifecycle import (
+    signal_find_cause,
+    signal_mark_resolved,
+    signal_open_or_update,
+    silence_find_active,
+)
+from anomalies.services.operator import (
+    detection_settings_update,
+    signal_acknowledge,
+    signal_resolve,
+    silence_create,
+    silence_end,
+)
+from anomalies.services.root_cause import signal_root_cause
+
+__all__ = [
+    "ALERT_SEVERITY",
+    "AlertOutcome",
+    "alertmanager_receive",
+    "detection_settings_update",
+    "detection_sweep",
+    "detector_config",
+    "external_alert_receive",
+    "signal_acknowledge",
+    "signal_find_cause",
+    "signal_mark_resolved",
+    "signal_open_or_update",
+    "signal_resolve",
+    "signal_root_cause",
+    "signals_auto_resolve",
+    "signals_detect",
+    "silence_create",
+    "silence_end",
+    "silence_find_active",
+]
