@@ -85,5 +85,5 @@ def test_the_csv_export_neutralises_formulas(client_for: Any, owner: Any) -> Non
     response = client_for(owner).get("/system-monitor/export.csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     cells = {(row["version"], row["region"]) for row in rows}
-    assert cells == {("'=HYPERLINK(\"http://evil.example\",\"x\")", "'@SUM(1+1)"), ("'+1", "'-2")}
+    assert cells == {('\'=HYPERLINK("http://evil.example","x")', "'@SUM(1+1)"), ("'+1", "'-2")}
     assert "120.0" in {row["latency_p95_ms"] for row in rows}  # numbers stay numbers
