@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CollectorRegistry, generate_latest
@@ -60,6 +61,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not _metrics_allowed(request):
         return HttpResponse("Forbidden: metrics need a bearer token or an allowed network.\n", status=403)
     return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages that name none (the admin's): ours, not a 404. Resolved per
+    request, so the static manifest is read only once collectstatic has written it."""
+    return redirect(static("img/favicon.svg"), permanent=True)
 
 
 def home(request: HttpRequest) -> HttpResponse:
