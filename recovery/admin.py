@@ -39,7 +39,7 @@ class RecoveryPolicyAdmin(OwnedAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["component"]
 
     def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
-        from recovery.services import healing
+        from recovery import services as healing
 
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name != "owner"}
         if change:

@@ -19,6 +19,7 @@ from core314.services import DomainError
 from core314.tenancy import effective_owner, get_visible_or_404
 from health.models import Component
 from recovery import selectors, services
+from recovery import services as healing
 from recovery.models import (
     ActionType,
     Actuator,
@@ -30,7 +31,6 @@ from recovery.models import (
     RecoveryAction,
     RecoveryPolicy,
 )
-from recovery.services import healing
 
 
 class RecoveryActionSerializer(serializers.ModelSerializer):

@@ -16,8 +16,8 @@ from core314.tenancy import get_visible_or_404, is_admin
 from health.models import Component
 from health.selectors import RANGES, component_list
 from recovery import selectors
+from recovery import services as healing
 from recovery.models import ActionStatus, ActionType, RecoveryAction
-from recovery.services import healing
 
 
 def _component_id(value: str | None) -> int | None:
