@@ -227,7 +227,7 @@ def ours(stack: Stack, kind: str, watcher: Watcher) -> Trial:
     from anomalies.models import AnomalySignal
     from core314.demo.services import DEMO_NAME, fault_inject
     from recovery.models import RecoveryAction
-    from recovery.services.healing import action_approve
+    from recovery.services import action_approve
 
     admin = _admin()
     trial = Trial(kind, "core314")
@@ -453,7 +453,7 @@ def run(trials: int = 5, soak_minutes: float = 10.0, kinds: tuple[str, ...] = KI
     base_results: list[Trial] = []
     try:
         from recovery.models import RecoveryPolicy
-        from recovery.services.healing import policy_save
+        from recovery.services import policy_save
 
         # 35 trials in half an hour would hit the demo policies' hourly caps (which exist to stop a loop).
         for policy in RecoveryPolicy.objects.filter(name__startswith="Demo:"):

@@ -39,14 +39,14 @@ class RecoveryPolicyAdmin(OwnedAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["component"]
 
     def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
-        from recovery.services import healing
+        from recovery import services
 
         fields = {name: form.cleaned_data[name] for name in form.changed_data if name != "owner"}
         if change:
-            healing.policy_save(actor=request.user, owner=obj.owner, policy=obj, **fields)
+            services.policy_save(actor=request.user, owner=obj.owner, policy=obj, **fields)
         else:
             fields = {name: value for name, value in form.cleaned_data.items() if name != "owner"}
-            saved = healing.policy_save(actor=request.user, owner=obj.owner, **fields)
+            saved = services.policy_save(actor=request.user, owner=obj.owner, **fields)
             obj.pk = saved.pk
 
 

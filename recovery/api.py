@@ -30,7 +30,6 @@ from recovery.models import (
     RecoveryAction,
     RecoveryPolicy,
 )
-from recovery.services import healing
 
 
 class RecoveryActionSerializer(serializers.ModelSerializer):
@@ -80,7 +79,7 @@ class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets
         component = get_visible_or_404(Component, request.user, pk=data.pop("component"))
         signal_id = data.pop("signal")
         signal = get_visible_or_404(AnomalySignal, request.user, pk=signal_id) if signal_id else None
-        action = healing.action_create_manual(actor=request.user, component=component, signal=signal, **data)
+        action = services.action_create_manual(actor=request.user, component=component, signal=signal, **data)
         return Response(RecoveryActionSerializer(action).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DryRunSerializer, responses=OpenApiTypes.OBJECT)
@@ -91,7 +90,7 @@ class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         component = get_visible_or_404(Component, request.user, pk=data.pop("component"))
-        return Response(healing.action_dry_run(actor=request.user, component=component, **data))
+        return Response(services.action_dry_run(actor=request.user, component=component, **data))
 
     def _decide(self, request: Request, service: Any) -> Response:
         target = self.get_object()  # 404 for someone else's action before anything about the body
@@ -103,17 +102,17 @@ class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets
     @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        return self._decide(request, healing.action_approve)
+        return self._decide(request, services.action_approve)
 
     @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        return self._decide(request, healing.action_reject)
+        return self._decide(request, services.action_reject)
 
     @extend_schema(request=ActionReasonSerializer, responses=RecoveryActionSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        return self._decide(request, healing.action_cancel)
+        return self._decide(request, services.action_cancel)
 
     @extend_schema(parameters=[OpenApiParameter("range", str, description="1h, 6h, 24h (default) or 7d")])
     @action(detail=False, methods=["get"])
@@ -143,16 +142,16 @@ class RecoveryPolicyViewSet(OwnedViewSetMixin, viewsets.ModelViewSet):
 
     def perform_create(self, serializer: serializers.BaseSerializer) -> None:
         owner = effective_owner(self.request.user)
-        serializer.instance = healing.policy_save(actor=self.request.user, owner=owner, **serializer.validated_data)
+        serializer.instance = services.policy_save(actor=self.request.user, owner=owner, **serializer.validated_data)
 
     def perform_update(self, serializer: serializers.BaseSerializer) -> None:
         policy = serializer.instance
-        serializer.instance = healing.policy_save(
+        serializer.instance = services.policy_save(
             actor=self.request.user, owner=policy.owner, policy=policy, **serializer.validated_data
         )
 
     def perform_destroy(self, instance: RecoveryPolicy) -> None:
-        healing.policy_delete(actor=self.request.user, policy=instance)
+        services.policy_delete(actor=self.request.user, policy=instance)
 
 
 class HealingDecisionSerializer(serializers.ModelSerializer):
@@ -234,7 +233,7 @@ class HealingViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         body = HealingSwitchSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        healing.healing_pause_set(actor=request.user, **body.validated_data)
+        services.healing_pause_set(actor=request.user, **body.validated_data)
         return Response(selectors.healing_state(actor=request.user))
 
 

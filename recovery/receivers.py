@@ -42,6 +42,6 @@ def enqueue_healing(sender: Any, signal_id: int, **kwargs: Any) -> None:
 @receiver(user_created, dispatch_uid="recovery.default_policies")
 def default_policies(sender: Any, user: Any, **kwargs: Any) -> None:
     """A new person starts with sensible healing policies (service accounts act with their owner's)."""
-    from recovery.services.healing import policies_ensure_defaults
+    from recovery.services import policies_ensure_defaults
 
     policies_ensure_defaults(owner=user)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from recovery.services import healing
+from recovery import services
 
 
 @shared_task(name="recovery.heal", soft_time_limit=60, time_limit=90, ignore_result=True, acks_late=True)
 def heal(signal_id: int) -> str:
-    decision = healing.heal_signal(signal_id=signal_id)
+    decision = services.heal_signal(signal_id=signal_id)
     return decision.outcome if decision else "gone"
 
 
@@ -24,15 +24,15 @@ def heal(signal_id: int) -> str:
     reject_on_worker_lost=True,
 )
 def execute(action_id: int) -> str:
-    action = healing.action_execute(action_id=action_id)
+    action = services.action_execute(action_id=action_id)
     return action.status if action else "gone"
 
 
 @shared_task(name="recovery.supervise", soft_time_limit=20, time_limit=30, ignore_result=True)
 def supervise() -> int:
-    return healing.supervise_processes()
+    return services.supervise_processes()
 
 
 @shared_task(name="recovery.cycle", soft_time_limit=120, time_limit=180, ignore_result=True)
 def cycle() -> dict[str, int]:
-    return healing.healing_cycle()
+    return services.healing_cycle()

@@ -17,9 +17,8 @@ from core314.params import RANGES, parse_id
 from core314.services import DomainError
 from core314.tenancy import Actor, get_visible_or_404, is_admin, owned
 from health.selectors import component_list
-from recovery import filters, selectors
+from recovery import filters, selectors, services
 from recovery.models import ActionType, RecoveryAction
-from recovery.services import healing
 
 ACTION_FILTERS = ["status", "action_type", "component", "range"]
 
@@ -83,13 +82,13 @@ def action_act(request: HttpRequest, action: RecoveryAction, verb: str) -> HttpR
     reason = request.POST.get("reason", "")
     try:
         if verb == "approve":
-            healing.action_approve(actor=request.user, action=action, reason=reason)
+            services.action_approve(actor=request.user, action=action, reason=reason)
             messages.success(request, f"Action #{pk} approved: it runs now.")
         elif verb == "reject":
-            healing.action_reject(actor=request.user, action=action, reason=reason)
+            services.action_reject(actor=request.user, action=action, reason=reason)
             messages.success(request, f"Action #{pk} rejected.")
         else:
-            healing.action_cancel(actor=request.user, action=action, reason=reason)
+            services.action_cancel(actor=request.user, action=action, reason=reason)
             messages.success(request, f"Action #{pk} cancelled.")
     except DomainError as exc:
         messages.error(request, str(exc))
@@ -111,7 +110,7 @@ def action_manual(request: HttpRequest) -> HttpResponse:
         return redirect("recovery-manager")
     try:
         if request.POST.get("run") == "1":
-            action = healing.action_create_manual(
+            action = services.action_create_manual(
                 actor=request.user,
                 component=component,
                 action_type=action_type,
@@ -120,7 +119,7 @@ def action_manual(request: HttpRequest) -> HttpResponse:
             )
             messages.success(request, f"Action #{action.pk} queued.")
             return redirect("recovery-action", pk=action.pk)
-        preview = healing.action_dry_run(
+        preview = services.action_dry_run(
             actor=request.user, component=component, action_type=action_type, parameters=parameters
         )
         request.session["recovery_preview"] = {
@@ -141,7 +140,7 @@ def healing_pause(request: HttpRequest) -> HttpResponse:
     paused = request.POST.get("paused") == "1"
     everyone = request.POST.get("everyone") == "1"
     try:
-        healing.healing_pause_set(
+        services.healing_pause_set(
             actor=request.user, paused=paused, reason=request.POST.get("reason", ""), everyone=everyone
         )
         who = "everyone" if everyone else "your components"

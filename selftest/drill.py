@@ -33,7 +33,7 @@ def drill_component(owner: Any) -> Any:
     from health.models import Component
     from health.services import component_create
     from recovery.models import RecoveryPolicy
-    from recovery.services.healing import policy_save
+    from recovery.services import policy_save
 
     component = Component.objects.filter(owner=owner, name=DRILL_NAME).first()
     if component is None:

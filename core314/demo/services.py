@@ -69,7 +69,7 @@ def demo_ensure(*, owner: Any) -> Any:
     from health.services import component_create, probe_create
     from recovery.actuators import clean_config
     from recovery.models import Actuator, Deployment, EscalationTarget, RecoveryPolicy
-    from recovery.services.healing import policy_save
+    from recovery.services import policy_save
 
     port = settings.CORE314_DEMO_PORT
     with transaction.atomic():

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from recovery import services
 from recovery.models import RecoveryAction
-from recovery.services import healing
 from tests.browser.conftest import screenshot
 from tests.endpoints import Endpoint
 from tests.factories import HealthEventFactory
@@ -22,7 +22,7 @@ def test_approve_on_the_page_and_watch_it_run_and_get_its_verdict_live(
     page_for: Any, asgi_server: str, owner: Any, endpoint: str
 ) -> None:
     component = _setup(owner, endpoint, mode="approval", verify_after_s=1)
-    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    action = services.heal_signal(signal_id=_signal(component).pk).action
     assert action.status == "pending_approval"
 
     page = page_for("alice")
@@ -51,7 +51,7 @@ def test_approve_on_the_page_and_watch_it_run_and_get_its_verdict_live(
             component=component, window_start=at, window_end=at + dt.timedelta(seconds=10), error_rate=0.01
         )
     time.sleep(max(0.0, (action.verify_at - timezone.now()).total_seconds()) + 0.1)
-    healing.healing_cycle()
+    services.healing_cycle()
     page.wait_for_selector(f"#recovery-actions tr[data-id='{action.pk}']:has-text('Resolved')", timeout=5000)
     assert RecoveryAction.objects.get(pk=action.pk).verdict == "resolved"
     screenshot(page, "recovery-manager")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from recovery import services
 from recovery.models import HealingSwitch, RecoveryAction, RecoveryPolicy
-from recovery.services import healing
 from tests import factories
 from tests.endpoints import Endpoint
 from tests.recovery.test_engine import _setup, _signal
@@ -34,7 +34,7 @@ def test_dry_run_first_then_run_by_hand(
     assert callbacks  # the execution is queued after commit
     busy = api.post(ACTIONS, {**body, "reason": "again"}, format="json")
     assert busy.status_code == 409 and "in flight" in busy.json()["detail"]
-    healing.action_execute(action_id=ran.json()["id"])
+    services.action_execute(action_id=ran.json()["id"])
     assert len(Endpoint.received) == 1
 
 
@@ -59,7 +59,7 @@ def test_approve_reject_cancel(
 ) -> None:
     component = _setup(owner, endpoint, mode="approval")
     api = api_for(owner)
-    first = healing.heal_signal(signal_id=_signal(component).pk).action
+    first = services.heal_signal(signal_id=_signal(component).pk).action
     refused = api.post(f"{ACTIONS}{first.pk}/reject/", {}, format="json")
     assert refused.status_code == 400 and "reason is required" in refused.json()["detail"]
     rejected = api.post(f"{ACTIONS}{first.pk}/reject/", {"reason": "not during the sale"}, format="json")
@@ -67,13 +67,13 @@ def test_approve_reject_cancel(
     again = api.post(f"{ACTIONS}{first.pk}/approve/", {}, format="json")
     assert again.status_code == 409
 
-    second = healing.heal_signal(signal_id=_signal(component, metric="error_rate:2").pk).action
+    second = services.heal_signal(signal_id=_signal(component, metric="error_rate:2").pk).action
     with django_capture_on_commit_callbacks():
         approved = api.post(f"{ACTIONS}{second.pk}/approve/", {"reason": "go"}, format="json")
     assert approved.json()["status"] == "approved" and approved.json()["decided_by"] == owner.pk
     cancelled = api.post(f"{ACTIONS}{second.pk}/cancel/", {"reason": "fixed by hand"}, format="json")
     assert cancelled.json()["status"] == "cancelled"
-    assert healing.action_execute(action_id=second.pk).status == "cancelled"
+    assert services.action_execute(action_id=second.pk).status == "cancelled"
     assert Endpoint.received == []
 
 
@@ -111,5 +111,5 @@ def test_the_pause_switch(owner: Any, admin: Any, api_for: Any) -> None:
     assert mine == {"paused_globally": False, "paused_for_me": True, "global_reason": "", "my_reason": "deploy"}
     api_for(admin).post("/api/v1/healing/", {"paused": True, "everyone": True, "reason": "incident"}, format="json")
     assert api_for(owner).get("/api/v1/healing/").json()["paused_globally"] is True
-    assert healing.healing_paused(owner.pk).startswith("automatic healing is paused")
+    assert services.healing_paused(owner.pk).startswith("automatic healing is paused")
     assert HealingSwitch.objects.count() == 2

@@ -16,9 +16,10 @@ from django.utils import timezone
 from anomalies.models import AnomalySignal
 from core314.services import ConflictError
 from health.models import Component
+from recovery import services
 from recovery.executors.base import Result
 from recovery.models import Actuator, CircuitBreaker, HealingDecision, RecoveryAction, RecoveryPolicy
-from recovery.services import healing
+from recovery.services.execute import _finish, _me
 from tests import factories
 from tests.endpoints import SECRET, Endpoint
 
@@ -71,22 +72,22 @@ def test_a_signal_is_healed_once_verified_and_resolved(owner: Any, endpoint: str
     component = _setup(owner, endpoint)
     signal = _signal(component)
 
-    decision = healing.heal_signal(signal_id=signal.pk)
+    decision = services.heal_signal(signal_id=signal.pk)
     assert decision.outcome == "acted"
     action = decision.action
     assert (action.status, action.in_flight, action.mode) == ("approved", True, "automatic")
     assert action.plan["steps"][0].startswith("POST a signed restart_function request")
     assert action.before_metrics["signal_value"] == 0.4
 
-    action = healing.action_execute(action_id=action.pk)
+    action = services.action_execute(action_id=action.pk)
     assert action.status == "succeeded" and action.in_flight  # still in flight until verified
     assert [r["valid"] for r in Endpoint.received] == [True]
     assert Endpoint.received[0]["body"]["action"] == "restart_function"
-    assert healing.action_execute(action_id=action.pk).status == "succeeded"  # a second delivery does nothing
+    assert services.action_execute(action_id=action.pk).status == "succeeded"  # a second delivery does nothing
     assert len(Endpoint.received) == 1
 
     _events(component, 0.01, action.finished_at)
-    action = healing.action_verify(action_id=action.pk, now=action.verify_at + timedelta(seconds=1))
+    action = services.action_verify(action_id=action.pk, now=action.verify_at + timedelta(seconds=1))
     assert (action.verdict, action.effectiveness, action.in_flight) == ("resolved", 1.0, False)
     assert 60 <= action.time_to_recover_s < 120
     signal.refresh_from_db()
@@ -96,18 +97,18 @@ def test_a_signal_is_healed_once_verified_and_resolved(owner: Any, endpoint: str
 def test_an_action_that_does_not_help_continues_the_chain_then_escalates(owner: Any, endpoint: str) -> None:
     component = _setup(owner, endpoint)
     signal = _signal(component)
-    first = healing.action_execute(action_id=healing.heal_signal(signal_id=signal.pk).action.pk)
+    first = services.action_execute(action_id=services.heal_signal(signal_id=signal.pk).action.pk)
     _events(component, 0.45, first.finished_at)
-    first = healing.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
+    first = services.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
     assert first.verdict == "worse" or first.verdict == "no_effect"
 
     second = RecoveryAction.objects.get(signal=signal, step=1)
     assert second.action_type == "circuit_breaker" and second.status == "approved"
-    second = healing.action_execute(action_id=second.pk)
+    second = services.action_execute(action_id=second.pk)
     assert CircuitBreaker.objects.get(component=component).state == "open"
 
     _events(component, 0.45, second.finished_at + timedelta(seconds=30))
-    healing.action_verify(action_id=second.pk, now=second.verify_at + timedelta(seconds=60))
+    services.action_verify(action_id=second.pk, now=second.verify_at + timedelta(seconds=60))
     escalation = RecoveryAction.objects.get(signal=signal, action_type="alert_escalation")
     assert "nothing left to try" in escalation.reason and escalation.in_flight is False
     backoff = component.backoffs.get(action_type="restart_function")
@@ -119,16 +120,16 @@ def test_an_action_that_only_helps_a_little_gets_a_second_look_then_the_chain_mo
 ) -> None:
     component = _setup(owner, endpoint)
     signal = _signal(component)
-    first = healing.action_execute(action_id=healing.heal_signal(signal_id=signal.pk).action.pk)
+    first = services.action_execute(action_id=services.heal_signal(signal_id=signal.pk).action.pk)
     _events(component, 0.2, first.finished_at)  # half-way back: better, not healed
     due = first.verify_at + timedelta(seconds=1)
-    first = healing.action_verify(action_id=first.pk, now=due)
+    first = services.action_verify(action_id=first.pk, now=due)
     assert (first.verdict, first.checks, first.in_flight, first.verified_at) == ("improved", 1, True, None)
     assert first.verify_at > due  # looked at again one window later, the component still held
     assert not RecoveryAction.objects.filter(signal=signal, step=1).exists()
 
     _events(component, 0.2, first.verify_at - timedelta(seconds=29))
-    first = healing.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
+    first = services.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
     assert (first.verdict, first.checks, first.in_flight) == ("improved", 2, False)
     second = RecoveryAction.objects.get(signal=signal, step=1)
     assert second.action_type == "circuit_breaker" and second.status == "approved"
@@ -138,10 +139,10 @@ def test_an_action_that_only_helps_a_little_gets_a_second_look_then_the_chain_mo
 def test_an_improvement_that_ends_the_incident_needs_no_more(owner: Any, endpoint: str) -> None:
     component = _setup(owner, endpoint)
     signal = _signal(component)
-    first = healing.action_execute(action_id=healing.heal_signal(signal_id=signal.pk).action.pk)
+    first = services.action_execute(action_id=services.heal_signal(signal_id=signal.pk).action.pk)
     _events(component, 0.2, first.finished_at)
     AnomalySignal.objects.filter(pk=signal.pk).update(status="resolved")  # it recovered on its own meanwhile
-    first = healing.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
+    first = services.action_verify(action_id=first.pk, now=first.verify_at + timedelta(seconds=1))
     assert (first.verdict, first.in_flight) == ("improved", False)
     assert not RecoveryAction.objects.filter(signal=signal, step=1).exists()
 
@@ -155,7 +156,7 @@ def test_a_burst_of_fifty_signals_yields_one_action(owner: Any, endpoint: str) -
 
     def decide(signal_id: int) -> str:
         try:
-            return healing.heal_signal(signal_id=signal_id).outcome
+            return services.heal_signal(signal_id=signal_id).outcome
         finally:
             connection.close()
 
@@ -174,8 +175,8 @@ def test_recording_a_result_and_the_supervisor_job_take_locks_in_the_same_order(
     # job looked at the same actuator deadlocked, and the restart ended "outcome unknown" a minute later.
     component = _setup(owner, endpoint)
     actuator = Actuator.objects.get(component=component)
-    action = healing.heal_signal(signal_id=_signal(component).pk).action
-    RecoveryAction.objects.filter(pk=action.pk).update(status="running", claimed_by=healing._me())
+    action = services.heal_signal(signal_id=_signal(component).pk).action
+    RecoveryAction.objects.filter(pk=action.pk).update(status="running", claimed_by=_me())
     supervisor_holds_actuator = threading.Event()
 
     def supervisor_job() -> None:  # the order supervise_processes() locks in: actuator, then component
@@ -192,7 +193,7 @@ def test_recording_a_result_and_the_supervisor_job_take_locks_in_the_same_order(
         job = pool.submit(supervisor_job)
         assert supervisor_holds_actuator.wait(5)
         result = Result(ok=True, summary="restarted", details={"state": {"version": "v1", "replicas": []}})
-        finished = healing._finish(action.pk, result, actuator)
+        finished = _finish(action.pk, result, actuator)
         job.result(timeout=10)  # raises if PostgreSQL had to break a deadlock on that side
     assert finished.status == "succeeded"
     actuator.refresh_from_db()
@@ -201,39 +202,39 @@ def test_recording_a_result_and_the_supervisor_job_take_locks_in_the_same_order(
 
 def test_the_pause_switch_turns_automatic_actions_into_dry_runs(owner: Any, endpoint: str) -> None:
     component = _setup(owner, endpoint)
-    healing.healing_pause_set(actor=owner, paused=True, reason="maintenance window")
-    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    services.healing_pause_set(actor=owner, paused=True, reason="maintenance window")
+    action = services.heal_signal(signal_id=_signal(component).pk).action
     assert (action.status, action.mode, action.in_flight) == ("skipped", "dry_run", False)
     assert "paused for this user: maintenance window" in action.reason and action.plan["steps"]
-    assert healing.action_execute(action_id=action.pk).status == "skipped"
+    assert services.action_execute(action_id=action.pk).status == "skipped"
     assert Endpoint.received == []  # nothing was done
     assert RecoveryAction.objects.filter(action_type="alert_escalation", component=component).exists()
 
-    healing.healing_pause_set(actor=owner, paused=False)
-    assert healing.heal_signal(signal_id=_signal(component, metric="error_rate:2").pk).action.status == "approved"
+    services.healing_pause_set(actor=owner, paused=False)
+    assert services.heal_signal(signal_id=_signal(component, metric="error_rate:2").pk).action.status == "approved"
 
 
 def test_an_approval_that_expires_never_runs(owner: Any, endpoint: str, settings: Any) -> None:
     component = _setup(owner, endpoint, mode="approval")
-    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    action = services.heal_signal(signal_id=_signal(component).pk).action
     assert action.status == "pending_approval" and action.approval_expires_at is not None
     later = action.approval_expires_at + timedelta(seconds=1)
-    assert healing.healing_cycle(now=later)["expired"] == 1
+    assert services.healing_cycle(now=later)["expired"] == 1
     action.refresh_from_db()
     assert (action.status, action.in_flight) == ("expired", False)
     with pytest.raises(ConflictError, match="pending approval"):
-        healing.action_approve(actor=owner, action=action)
-    assert healing.action_execute(action_id=action.pk).status == "expired"
+        services.action_approve(actor=owner, action=action)
+    assert services.action_execute(action_id=action.pk).status == "expired"
     assert Endpoint.received == []
     assert RecoveryAction.objects.filter(action_type="alert_escalation", reason__contains="expired").exists()
 
 
 def test_approved_by_a_person_it_runs(owner: Any, endpoint: str) -> None:
     component = _setup(owner, endpoint, mode="approval")
-    action = healing.heal_signal(signal_id=_signal(component).pk).action
-    action = healing.action_approve(actor=owner, action=action, reason="looks right")
+    action = services.heal_signal(signal_id=_signal(component).pk).action
+    action = services.action_approve(actor=owner, action=action, reason="looks right")
     assert action.status == "approved" and action.decided_by == owner
-    assert healing.action_execute(action_id=action.pk).status == "succeeded"
+    assert services.action_execute(action_id=action.pk).status == "succeeded"
     assert len(Endpoint.received) == 1
 
 
@@ -242,7 +243,7 @@ def test_when_most_components_fail_at_once_healing_only_observes(owner: Any, end
     for i in range(3):
         factories.ComponentFactory(owner=owner, name=f"peer-{i}", status="critical")
     Component.objects.filter(pk=component.pk).update(status="critical")
-    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    action = services.heal_signal(signal_id=_signal(component).pk).action
     assert action.mode == "dry_run" and "4 of 4 components are failing" in action.reason
     assert Endpoint.received == []
 
@@ -250,15 +251,15 @@ def test_when_most_components_fail_at_once_healing_only_observes(owner: Any, end
 def test_a_component_that_cannot_be_acted_on_escalates(owner: Any, endpoint: str) -> None:
     component = _setup(owner, endpoint, chain=[])
     Actuator.objects.filter(component=component).delete()
-    decision = healing.heal_signal(signal_id=_signal(component).pk)
+    decision = services.heal_signal(signal_id=_signal(component).pk)
     assert decision.action.action_type == "alert_escalation"
     assert "nothing left to try" in decision.action.reason
 
 
 def test_a_silenced_or_unmatched_signal_is_left_alone(owner: Any, endpoint: str) -> None:
     component = _setup(owner, endpoint)
-    assert healing.heal_signal(signal_id=_signal(component, silenced=True, metric="x").pk).outcome == "skipped"
-    low = healing.heal_signal(signal_id=_signal(component, kind="latency_spike", metric="latency_p95_ms").pk)
+    assert services.heal_signal(signal_id=_signal(component, silenced=True, metric="x").pk).outcome == "skipped"
+    low = services.heal_signal(signal_id=_signal(component, kind="latency_spike", metric="latency_p95_ms").pk)
     assert low.outcome == "skipped" and low.reason == "no enabled policy matches this signal"
     assert not RecoveryAction.objects.exists()
 
@@ -266,7 +267,7 @@ def test_a_silenced_or_unmatched_signal_is_left_alone(owner: Any, endpoint: str)
 def test_new_users_start_with_default_policies(db: Any) -> None:
     user = factories.UserFactory(username="carol")
     names = list(RecoveryPolicy.objects.filter(owner=user).values_list("name", flat=True))
-    assert len(names) == len(healing.DEFAULT_POLICIES) and "Restart when it stops answering" in names
+    assert len(names) == len(services.DEFAULT_POLICIES) and "Restart when it stops answering" in names
 
 
 def test_rollback_goes_to_the_last_version_that_was_healthy(admin: Any) -> None:
@@ -294,13 +295,13 @@ def test_rollback_goes_to_the_last_version_that_was_healthy(admin: Any) -> None:
         )
         actuator.refresh_from_db()
         process_control(actor=admin, actuator=actuator, operation="deploy", version="v3")  # the bad release
-        assert healing.last_good_version(component, "v3") == "v1"
+        assert services.last_good_version(component, "v3") == "v1"
 
-        action = healing.action_create_manual(
+        action = services.action_create_manual(
             actor=admin, component=component, action_type="rollback_deployment", parameters={}, reason="bad release"
         )
         assert "start 1 replica(s) of version v1" in action.plan["steps"]
-        action = healing.action_execute(action_id=action.pk)
+        action = services.action_execute(action_id=action.pk)
         assert action.status == "succeeded", action.result
         actuator.refresh_from_db()
         assert actuator.state["version"] == "v1" and len(supervisor.running(actuator.state)) == 1
@@ -328,22 +329,22 @@ def test_an_exited_replica_is_restarted_by_the_supervisor_through_the_engine(adm
     )  # fmt: skip
     try:
         process_control(actor=admin, actuator=actuator, operation="start")
-        assert healing.supervise_processes() == 0  # all running: nothing to do
+        assert services.supervise_processes() == 0  # all running: nothing to do
         actuator.refresh_from_db()
         (entry,) = actuator.state["replicas"]
         os.kill(entry["pid"], signals.SIGKILL)
         deadline = time.monotonic() + 5
         while supervisor.alive(entry) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert healing.supervise_processes() == 1
+        assert services.supervise_processes() == 1
         action = RecoveryAction.objects.get(component=component)
         assert action.reason == f"supervisor: replica 0 (pid {entry['pid']}) exited" and action.status == "approved"
-        assert healing.supervise_processes() == 0  # one in flight: no second restart
-        action = healing.action_execute(action_id=action.pk)
+        assert services.supervise_processes() == 0  # one in flight: no second restart
+        action = services.action_execute(action_id=action.pk)
         actuator.refresh_from_db()
         (fresh,) = supervisor.running(actuator.state)
         assert action.status == "succeeded" and fresh["pid"] != entry["pid"]
-        assert action.verify_at == action.finished_at + timedelta(seconds=healing.SUPERVISED_VERIFY_S)
+        assert action.verify_at == action.finished_at + timedelta(seconds=services.SUPERVISED_VERIFY_S)
     finally:
         actuator.refresh_from_db()
         for replica in actuator.state.get("replicas", []):
@@ -357,11 +358,11 @@ def test_a_fresh_deploy_gets_time_to_start_and_a_recovered_metric_is_left_alone(
     Deployment.objects.create(owner=owner, component=component, version="v2")
     down = _signal(component, kind="availability_drop", metric="availability", observed_value=0.0,
                    expected_value=1.0, band_low=0.99, band_high=1.0)  # fmt: skip
-    decision = healing.heal_signal(signal_id=down.pk)
+    decision = services.heal_signal(signal_id=down.pk)
     assert decision.outcome == "deferred" and "v2 was deployed 0 s ago: giving it time to start" in decision.reason
     assert not RecoveryAction.objects.exists()
     # It answered again meanwhile: when the grace is over there is nothing to do.
     AnomalySignal.objects.filter(pk=down.pk).update(normal_since=timezone.now())
     later = decision.retry_at + timedelta(seconds=1)
-    assert healing.heal_signal(signal_id=down.pk, now=later).reason.startswith("its metric is back to normal")
+    assert services.heal_signal(signal_id=down.pk, now=later).reason.startswith("its metric is back to normal")
     assert not RecoveryAction.objects.exists()

@@ -15,8 +15,8 @@ from django.db import connections
 from django.utils import timezone
 
 from core314.models import AuditLogEntry
+from recovery import services
 from recovery.models import Backoff, HealingDecision, RecoveryAction
-from recovery.services import healing
 from tests.endpoints import Endpoint
 from tests.processes import celery_worker
 from tests.recovery.test_engine import _setup, _signal
@@ -29,7 +29,7 @@ def _decide_all(signal_ids: list[int]) -> list[str]:
     for conn in connections.all(initialized_only=True):
         conn.inc_thread_sharing()
         conn.connection = None
-    outcomes = [healing.heal_signal(signal_id=pk).outcome for pk in signal_ids]
+    outcomes = [services.heal_signal(signal_id=pk).outcome for pk in signal_ids]
     connections.close_all()
     return outcomes
 
@@ -78,11 +78,11 @@ def test_a_worker_killed_during_execute_never_runs_the_action_twice(owner: Any, 
     Endpoint.delay_s = 20  # the operator's endpoint is slow: the worker dies while waiting for it
     component = _setup(owner, endpoint, mode="approval")
     component.actuators.update(config={"url": endpoint, "secret": "a-shared-secret-of-some-length", "timeout_s": 25})
-    action = healing.heal_signal(signal_id=_signal(component).pk).action
+    action = services.heal_signal(signal_id=_signal(component).pk).action
     redeliver = {"CELERY_VISIBILITY_TIMEOUT": "3"}
 
     with celery_worker(**redeliver) as worker:
-        healing.action_approve(actor=owner, action=action)  # queues the execution
+        services.action_approve(actor=owner, action=action)  # queues the execution
         deadline = time.monotonic() + 30
         while not Endpoint.received and time.monotonic() < deadline:
             time.sleep(0.1)

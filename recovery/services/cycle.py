@@ -1,0 +1,51 @@
+"""The beat cycle: the safety net behind the on-commit triggers of every other step."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from anomalies.models import AnomalySignal, SignalStatus
+from recovery.models import ActionStatus, DecisionOutcome, HealingDecision, RecoveryAction
+from recovery.services.actions import execution_enqueue
+from recovery.services.breakers import breakers_promote
+from recovery.services.decide import heal_signal
+from recovery.services.execute import action_execute
+from recovery.services.operator import approval_expire
+from recovery.services.verify import action_verify
+
+
+def healing_cycle(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """Pick up whatever on-commit triggers missed: expiring approvals, lost runs, due verifications,
+    undecided or deferred signals, breakers due for trials. Each item is its own transaction."""
+    now = now or timezone.now()
+    done = dict.fromkeys(("expired", "lost", "requeued", "verified", "decided", "half_open"), 0)
+    expiring = RecoveryAction.objects.filter(status=ActionStatus.PENDING_APPROVAL, approval_expires_at__lte=now)
+    for action_id in expiring.values_list("pk", flat=True)[:limit]:
+        done["expired"] += approval_expire(action_id, now)
+    lost = RecoveryAction.objects.filter(status=ActionStatus.RUNNING, lease_until__lte=now)
+    for action_id in lost.values_list("pk", flat=True)[:limit]:
+        action_execute(action_id=action_id, now=now)
+        done["lost"] += 1
+    stuck = RecoveryAction.objects.filter(status=ActionStatus.APPROVED, created_at__lte=now - timedelta(seconds=30))
+    for action_id in stuck.values_list("pk", flat=True)[:limit]:
+        execution_enqueue(action_id)
+        done["requeued"] += 1
+    due = RecoveryAction.objects.filter(status=ActionStatus.SUCCEEDED, in_flight=True, verify_at__lte=now)
+    for action_id in due.values_list("pk", flat=True)[:limit]:
+        action_verify(action_id=action_id, now=now)
+        done["verified"] += 1
+    undecided = (
+        AnomalySignal.objects.exclude(status=SignalStatus.RESOLVED)
+        .filter(silenced=False, last_seen_at__gte=now - timedelta(days=1))
+        .exclude(healing_decisions__severity=F("severity"))
+        .values_list("pk", flat=True)[:limit]
+    )
+    retry = HealingDecision.objects.filter(outcome=DecisionOutcome.DEFERRED, retry_at__lte=now)
+    for signal_id in {*undecided, *retry.values_list("signal_id", flat=True)[:limit]}:
+        heal_signal(signal_id=signal_id, now=now)
+        done["decided"] += 1
+    done["half_open"] = breakers_promote(now=now)
+    return done
