@@ -1,8 +1,17 @@
 """Replay a ``timestamp,value`` file through exactly the production detector. Pure Python.
 
-Writes ``timestamp,value,anomaly_score,is_anomaly``: one row per input row, in order, the score in 0..1 and
-the decision production would take at that row, from that row and earlier ones only. Usable as
+Writes ``timestamp,value,anomaly_score,is_anomaly``: one row per timestamp, in time order, the score in 0..1
+and the decision production would take at that row, from that row and earlier ones only. Usable as
 ``python -m anomalies.backtest`` with no Django, database or broker; ``manage.py backtest`` wraps it.
+
+Real histories are not perfectly ordered, so neither is the input required to be:
+
+* **Repeated timestamps** are merged, keeping the **last** value (a resent window usually carries the
+  corrected value); they are counted (``duplicates``) and written once.
+* **A point slightly out of order** (older than the row before it but newer than every row already decided:
+  up to about one interval late) is put back in its place and counted (``reordered``).
+* **A point older than a row already decided** cannot be judged causally any more: it is dropped and counted
+  (``dropped``), as production drops a window older than the last one it saw.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,10 +38,17 @@ class BacktestError(ValueError):
 
 @dataclass
 class BacktestResult:
-    points: int
+    points: int  # rows judged and written (one per timestamp)
     anomalies: int
     seconds: float
     score: Score | None = None
+    duplicates: int = 0  # rows whose timestamp repeated the one before: merged, the last value kept
+    reordered: int = 0  # rows slightly out of order, put back in their place
+    dropped: int = 0  # rows older than one already decided: dropped
+
+    @property
+    def rows_read(self) -> int:
+        return self.points + self.duplicates + self.dropped
 
     @property
     def points_per_second(self) -> float:
@@ -76,7 +93,6 @@ def _chunks(path: Path) -> Iterator[tuple[list[str], list[float], list[str], lis
 def _checked(path: Path, reader: Any) -> Iterator[tuple[list[str], list[float], list[str], list[float]]]:
     import pandas as pd
 
-    previous = None
     line = 2
     for frame in reader:
         frame.columns = [str(c).strip().lower() for c in frame.columns]
@@ -97,15 +113,77 @@ def _checked(path: Path, reader: Any) -> Iterator[tuple[list[str], list[float], 
         if values.isna().any():
             where = int(values.isna().to_numpy().argmax())
             raise BacktestError(f"{path}:{line + where}: value {frame['value'].iloc[where]!r} is not a number")
-        stamp_list = stamps.astype(float).tolist()
-        order = stamps.diff().to_numpy()[1:] if len(stamps) > 1 else []
-        if (previous is not None and stamp_list and stamp_list[0] <= previous) or (len(order) and (order <= 0).any()):
-            where = 0 if previous is not None and stamp_list[0] <= previous else int((order <= 0).argmax()) + 1
-            raise BacktestError(f"{path}:{line + where}: timestamps must increase")
-        if stamp_list:
-            previous = stamp_list[-1]
         line += len(frame)
-        yield stamps_text.tolist(), stamp_list, frame["value"].tolist(), values.astype(float).tolist()
+        yield (
+            stamps_text.tolist(),
+            stamps.astype(float).tolist(),
+            frame["value"].tolist(),
+            values.astype(float).tolist(),
+        )
+
+
+@dataclass
+class _Order:
+    """Puts rows in time order as they stream by, holding back one row (see the module's docstring)."""
+
+    pending: tuple[str, float, str, float] | None = None
+    decided: float | None = None  # the newest timestamp already handed on
+    duplicates: int = 0
+    reordered: int = 0
+    dropped: int = 0
+
+    def chunk(
+        self, texts: list[str], stamps: list[float], value_texts: list[str], values: list[float]
+    ) -> tuple[list[str], list[float], list[str], list[float]]:
+        """The rows of this chunk that can be decided now, in time order."""
+        pending = self.pending
+        if pending is not None and stamps and stamps[0] > pending[1] and all(a < b for a, b in pairwise(stamps)):
+            # The common case, already in order: hand on the held row and all but the last of this chunk.
+            self.decided = stamps[-2] if len(stamps) > 1 else pending[1]
+            self.pending = (texts[-1], stamps[-1], value_texts[-1], values[-1])
+            return (
+                [pending[0], *texts[:-1]],
+                [pending[1], *stamps[:-1]],
+                [pending[2], *value_texts[:-1]],
+                [pending[3], *values[:-1]],
+            )
+        rows: list[tuple[str, float, str, float]] = []
+        for row in zip(texts, stamps, value_texts, values, strict=True):
+            stamp = row[1]
+            if pending is None:
+                if self.decided is not None and stamp <= self.decided:
+                    self.dropped += 1
+                else:
+                    pending = row
+            elif stamp > pending[1]:
+                rows.append(pending)
+                self.decided = pending[1]
+                pending = row
+            elif stamp == pending[1]:
+                pending = (pending[0], stamp, row[2], row[3])  # the last value, under the first row's text
+                self.duplicates += 1
+            elif self.decided is None or stamp > self.decided:
+                rows.append(row)  # late, but nothing after it was decided yet: put back in its place
+                self.decided = stamp
+                self.reordered += 1
+            else:
+                self.dropped += 1  # older than (or as old as) a row already decided
+        self.pending = pending
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+
+    def finish(self) -> tuple[list[str], list[float], list[str], list[float]]:
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return [], [], [], []
+        self.decided = pending[1]
+        return [pending[0]], [pending[1]], [pending[2]], [pending[3]]
+
+    def ordered(self, chunks: Iterator[tuple[list[str], list[float], list[str], list[float]]]) -> Iterator[
+        tuple[list[str], list[float], list[str], list[float]]
+    ]:  # fmt: skip
+        for chunk in chunks:
+            yield self.chunk(*chunk)
+        yield self.finish()
 
 
 def read_labels(path: Path) -> dict[float, int]:
@@ -130,7 +208,7 @@ def run(
     detector = Detector(config or DetectorConfig())
     step = detector.step  # the same computation as update(), without building a Decision per point
     if history is not None:
-        for _, stamps, _, values in _chunks(history):
+        for _, stamps, _, values in _Order().ordered(_chunks(history)):
             for stamp, value in zip(stamps, values, strict=True):
                 step(stamp, value)
     import pandas  # noqa: F401 -- imported before the clock starts: its import is not replay time
@@ -139,10 +217,11 @@ def run(
     seen: list[float] = []
     flags: list[bool] = []
     points = anomalies = 0
+    order = _Order()
     started = time.perf_counter()
     with output.open("w", newline="") as out:
         out.write("timestamp,value,anomaly_score,is_anomaly\n")
-        for stamp_texts, stamps, value_texts, values in _chunks(source):
+        for stamp_texts, stamps, value_texts, values in order.ordered(_chunks(source)):
             lines = []
             for stamp_text, stamp, value_text, value in zip(stamp_texts, stamps, value_texts, values, strict=True):
                 result = step(stamp, value)
@@ -162,7 +241,14 @@ def run(
                 seen.extend(stamps)
             if progress is not None:
                 progress(min(points * 24 / size, 0.99), points)  # about 24 bytes a row: a display estimate
-    result = BacktestResult(points=points, anomalies=anomalies, seconds=time.perf_counter() - started)
+    result = BacktestResult(
+        points=points,
+        anomalies=anomalies,
+        seconds=time.perf_counter() - started,
+        duplicates=order.duplicates,
+        reordered=order.reordered,
+        dropped=order.dropped,
+    )
     if labels is not None:
         truth = read_labels(labels)
         missing = sum(1 for s in seen if s not in truth)
@@ -191,6 +277,9 @@ def terminal_progress(stream: IO[str]) -> Callable[[float, int], None]:
 def report(result: BacktestResult) -> str:
     lines = [
         f"{result.points:,} points, {result.anomalies:,} flagged, {result.points_per_second:,.0f} points/s",
+        f"input order: {result.duplicates:,} repeated timestamps merged (the last value kept), "
+        f"{result.reordered:,} late points put back in order, {result.dropped:,} points older than one already "
+        "decided dropped",
     ]
     if result.score is not None:
         s = result.score

@@ -28,6 +28,15 @@ How it decides:
   ``min_duration`` consecutive points. An incident opens on such a point and closes only after
   ``recover_points`` points below ``close_threshold``: a flapping metric makes one incident, not ten.
 * **Warm-up.** No decision before ``min_history`` points ("learning").
+* **Late and repeated points.** A point whose timestamp is not after the newest one seen (a resent window, a
+  point delivered out of order) is judged against the current baseline (``z``, ``score``, band) but changes
+  nothing: it is not learned, does not count towards ``min_duration`` and cannot open or close an incident
+  (``late`` is set, ``is_anomaly`` is false). They are counted in the state (``late``).
+* **Levels.** ``level`` is ``"page"`` when the point is anomalous (``is_anomaly``: the decision that pages and
+  heals), ``"notice"`` when it went past the base threshold but not past the bar that pages (a recurring
+  excursion, or one still short of ``min_duration``): worth recording, not worth waking anyone.
+  ``ratio`` is ``z`` over the bar that pages at this point (≥ 1 on an anomalous point), which is what a
+  component-level decision (``anomalies.pager``) compares across metrics.
 
 ``score`` is in 0..1: ``z / (z + threshold)``, so 0.5 is exactly the opening threshold.
 The defaults were chosen on ``../shared/datasets/*/tune`` only; ``bench/detector.py`` reports them on the
@@ -102,6 +111,9 @@ class DetectorConfig:
         return found
 
 
+PAGE, NOTICE = "page", "notice"
+
+
 @dataclass(slots=True)
 class Decision:
     score: float
@@ -114,6 +126,9 @@ class Decision:
     band_low: float | None
     band_high: float | None
     learning: bool
+    ratio: float = 0.0  # z over the bar that pages here (the threshold after what recurred): ≥ 1 when anomalous
+    level: str = ""  # "page" (is_anomaly), "notice" (past the base threshold, not past the bar), or ""
+    late: bool = False  # its timestamp was not after the newest one seen: judged, not learned
 
 
 class _Window:
@@ -184,6 +199,7 @@ class Detector:
         self.bursts: deque[list[float]] = deque()  # [when it ended, peak score, length in points]
         self.run_peak = 0.0
         self.run_len = 0
+        self.late = 0  # points whose timestamp was not after the newest one seen (judged, not learned)
         if state:
             self._load(state)
 
@@ -192,7 +208,7 @@ class Detector:
     def state(self) -> dict[str, Any]:
         """A small JSON-able snapshot, so a restart does not forget what was learned."""
         return {
-            "v": 2,
+            "v": 3,
             "window": list(self.window.order),
             "spread": list(self.spread.order),
             "recent": list(self.recent),
@@ -210,6 +226,7 @@ class Detector:
             "daily": {str(k): [[c, round(p, 3)] for c, p in v] for k, v in self.daily.items()},
             "bursts": [[t, round(p, 3), n] for t, p, n in self.bursts],
             "run": [self.run_peak, self.run_len],
+            "late": self.late,
         }
 
     def _load(self, state: dict[str, Any]) -> None:
@@ -235,6 +252,7 @@ class Detector:
         self.bursts = deque([float(t), float(p), int(n)] for t, p, n in state.get("bursts", []))
         peak, length = state.get("run", [0.0, 0])
         self.run_peak, self.run_len = float(peak), int(length)
+        self.late = int(state.get("late", 0))  # version 3
 
     # --- seasonality ------------------------------------------------------------------------------------
 
@@ -357,14 +375,18 @@ class Detector:
 
     def update(self, timestamp: float, value: float) -> Decision:
         """Learn from one value and decide about it."""
+        late = self.last_ts is not None and timestamp <= self.last_ts
         step = self.step(timestamp, value)
         if step is None:
             learning = self.seen <= self.config.min_history
-            return Decision(0.0, 0.0, False, self.incident, False, False, None, None, None, learning)
+            return Decision(0.0, 0.0, False, self.incident, False, False, None, None, None, learning, late=late)
         score, z, point, opened, closed, expected, band = step
+        ratio = score / (1.0 - score) if score < 1.0 else math.inf  # score = ratio / (1 + ratio)
+        level = PAGE if point else NOTICE if z >= self.config.threshold or ratio >= 1.0 else ""
         return Decision(
-            score, z, point, self.incident, opened, closed, expected, expected - band, expected + band, False
-        )
+            score, z, point, self.incident, opened, closed, expected, expected - band, expected + band, False,
+            ratio, level, late,
+        )  # fmt: skip
 
     def step(self, timestamp: float, value: float) -> tuple[float, float, bool, bool, bool, float, float] | None:
         """``update`` without the Decision object, for replaying millions of points: (score, z, anomalous,
@@ -376,7 +398,9 @@ class Detector:
         if self.first_ts is None:
             self.first_ts = timestamp
         last = self.last_ts
-        if last is not None and timestamp > last:
+        if last is not None:
+            if timestamp <= last:
+                return self._late(timestamp, value)
             delta = timestamp - last
             self.interval = delta if self.interval == 0 else self.interval + 0.05 * (delta - self.interval)
         self.last_ts = timestamp
@@ -451,6 +475,29 @@ class Detector:
         if seasonal:
             self._learn_season(bucket, clipped)
         return self._decide(point, z, threshold, expected, scale)
+
+    def _late(self, timestamp: float, value: float) -> tuple[float, float, bool, bool, bool, float, float] | None:
+        """Judge a point older than (or as old as) the newest one against the current baseline; learn nothing.
+
+        Learning it would feed the seasonal profile and the memories of recurring excursions a time already
+        passed, and let a resent window count twice towards ``min_duration``."""
+        cfg = self.config
+        self.seen -= 1  # not a new point
+        self.late += 1
+        n = len(self.window.order)
+        if n < cfg.min_history:
+            return None
+        offset = 0.0
+        if cfg.season_buckets > 0 and timestamp - self.first_ts >= cfg.season_min_cycles * cfg.season_period_s:
+            offset = self._season_offset(timestamp)
+        data = self.window.sorted
+        middle = n // 2
+        expected = (data[middle] if n % 2 else (data[middle - 1] + data[middle]) * 0.5) + offset
+        scale = max(self.spread.std(), cfg.rel_floor * abs(expected), cfg.abs_floor)
+        deviation = (value - expected) / scale
+        z = abs(deviation) if cfg.direction == BOTH else max(deviation if cfg.direction == UP else -deviation, 0.0)
+        threshold = cfg.threshold
+        return z / (z + threshold), z, False, False, False, expected, threshold * scale
 
     def _decide(
         self, point: bool, z: float, threshold: float, expected: float, scale: float

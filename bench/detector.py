@@ -3,9 +3,12 @@
 Defaults were chosen on the tune halves only; the validate halves are reported as they come. Each series is
 watched the way production watches a metric of its kind (``anomalies.rules.WATCHED``): latency and error
 rates count upward deviations only, throughput both ways. Scored with the datasets' own point-adjusted
-definition (anomalies.scoring, checked against their evaluate.py in tests). ASD: one detector per metric
-(both directions: the metrics are unnamed), warmed up on the unlabelled history, and a row is anomalous
-when any of the server's 19 metrics is. Also measured: replay speed, in memory and CSV to CSV.
+definition (anomalies.scoring, checked against their evaluate.py in tests) and with the pager score
+(decisions as pages, checked against their pager_score.py). ASD: one detector per metric (both directions:
+the metrics are unnamed), warmed up on the unlabelled history; a server is one component, and its decision
+is ``anomalies.pager.ComponentPager``'s incident flag (a page is its onset). The naive rolling z-score of
+../shared/datasets/zscore_baseline.py is computed in the same run at its threshold searched on tune. Also
+measured: replay speed, in memory and CSV to CSV.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pathlib import Path
 
 from anomalies import backtest
 from anomalies.detector import Detector, DetectorConfig
-from anomalies.scoring import Score, point_adjusted
+from anomalies.pager import ComponentPager, PagerConfig
+from anomalies.scoring import PagerScore, Score, pager, pager_windows, point_adjusted
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = Path(os.environ.get("CORE314_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -35,11 +39,28 @@ BASELINE = {
 }
 
 
+# The naive rolling z-score's thresholds, searched on the tune halves by evaluate.py --best-threshold
+# (../shared/datasets/README.md); its scores are computed here, in the same run.
+ZSCORE_THRESHOLD = {"cmd": 5.2345, "asd": 13.6797}
+PARTS = ["cmd/tune", "cmd/validate", "asd/tune", "asd/validate"]
+
+
 @dataclass
 class PartResult:
     part: str
     score: Score
     points: int
+    pager: PagerScore | None = None
+    # The same pages with every false one removed (a diagnostic that reads the labels, not a detector): what
+    # filtering false pages alone could reach, the rest being incidents missed or paged late.
+    clean: PagerScore | None = None
+
+
+def _without_false_pages(labels: list[int], flags: list[bool]) -> list[bool]:
+    inside = [False] * len(labels)
+    for lo, hi in pager_windows(labels):
+        inside[lo : hi + 1] = [True] * (hi - lo + 1)
+    return [f and w for f, w in zip(flags, inside, strict=True)]
 
 
 def _load(path: Path) -> tuple[list[float], list[list[float]], list[int]]:
@@ -69,29 +90,110 @@ def kinds() -> dict[str, str]:
         return {Path(row["file"]).name: row["kind"] for row in csv.DictReader(handle)}
 
 
-def score_part(part: str, config: DetectorConfig) -> PartResult:
-    total = Score()
-    points = 0
+def _series(part: str):
+    """Each labelled file of a part: (path, stamps, metric columns, labels, history or None)."""
     history_dir = DATASETS / part.split("/")[0] / "history"
-    kind_of = kinds()
     for path in sorted((DATASETS / part).glob("*.csv")):
         stamps, columns, labels = _load(path)
+        history = history_dir / path.name
+        yield path, stamps, columns, labels, (_load(history) if history.exists() else None)
+
+
+def score_part(
+    part: str, config: DetectorConfig, pager_config: PagerConfig | None = None, *, any_metric: bool = False
+) -> PartResult:
+    """The production decision on one part. A file with one metric: that metric's ``is_anomaly``. A file with
+    several (an ASD server): the ComponentPager's incident flag over its metrics' decisions, or, with
+    ``any_metric``, "any metric is anomalous" (the decision before the pager)."""
+    total, pages, clean = Score(), PagerScore(), PagerScore()
+    points = 0
+    kind_of = kinds()
+    pager_config = pager_config or PagerConfig()
+    for path, stamps, columns, labels, history in _series(part):
         direction = DIRECTION.get(kind_of.get(path.name, ""), config.direction)
         detectors = [Detector(config.replace(direction=direction)) for _ in columns]
-        history = history_dir / path.name
-        if history.exists():
-            h_stamps, h_columns, _ = _load(history)
+        if history is not None:
+            h_stamps, h_columns, _ = history
             for detector, values in zip(detectors, h_columns, strict=True):
+                step = detector.step
                 for stamp, value in zip(h_stamps, values, strict=True):
-                    detector.update(stamp, value)
-        flags = [False] * len(stamps)
-        for detector, values in zip(detectors, columns, strict=True):
-            for i, (stamp, value) in enumerate(zip(stamps, values, strict=True)):
-                if detector.update(stamp, value).is_anomaly:
-                    flags[i] = True
+                    step(stamp, value)
+        if len(columns) == 1 or any_metric:
+            flags = [False] * len(stamps)
+            for detector, values in zip(detectors, columns, strict=True):
+                update = detector.update
+                for i, (stamp, value) in enumerate(zip(stamps, values, strict=True)):
+                    if update(stamp, value).is_anomaly:
+                        flags[i] = True
+        else:
+            component = ComponentPager(pager_config)
+            names = [f"m{k + 1:02d}" for k in range(len(columns))]
+            flags = []
+            for i, stamp in enumerate(stamps):
+                decisions = {
+                    name: detector.update(stamp, values[i])
+                    for name, detector, values in zip(names, detectors, columns, strict=True)
+                }
+                flags.append(component.update(stamp, decisions).incident_open)
         total = total.add(point_adjusted(labels, flags))
+        pages = pages.add(pager(labels, flags))
+        clean = clean.add(pager(labels, _without_false_pages(labels, flags)))
         points += len(stamps) * len(columns)
-    return PartResult(part, total, points)
+    return PartResult(part, total, points, pages, clean)
+
+
+def segment_breadth(split: str) -> tuple[int, int]:
+    """ASD: how many labelled segments of a split involve at most 3 metrics, of how many (the source's
+    interpretation labels, asd/anomaly_segments.csv)."""
+    with (DATASETS / "asd" / "anomaly_segments.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["split"] == split]
+    return sum(1 for r in rows if len(r["metrics"].split()) <= 3), len(rows)
+
+
+def zscore_scores(part: str) -> list[tuple[list[int], list[float], int]]:
+    """The datasets' naive rolling z-score (60 previous points, 10 needed; ASD warmed up on its history; the
+    max over metrics) for each file of a part: (labels, scores, points)."""
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    window, min_periods = 60, 10
+    found = []
+    for _, stamps, columns, labels, history in _series(part):
+        x = np.array(columns, dtype=float).T
+        skip = 0
+        if history is not None:
+            x = np.vstack([np.array(history[1], dtype=float).T, x])
+            skip = len(history[0])
+        scores = np.zeros(x.shape[0])
+        for j in range(x.shape[1]):
+            column = x[:, j]
+            previous = sliding_window_view(np.concatenate([np.full(window, np.nan), column]), window)[: column.size]
+            count = np.sum(~np.isnan(previous), axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.nanmean(np.where(count[:, None] > 0, previous, 0.0), axis=1)
+                std = np.maximum(np.nanstd(np.where(count[:, None] > 0, previous, 0.0), axis=1), 1e-9)
+            z = np.abs(column - mean) / std
+            z[(count < min_periods) | np.isnan(z)] = 0.0
+            scores = np.maximum(scores, z)
+        found.append((labels, scores[skip:].tolist(), len(stamps) * len(columns)))
+    return found
+
+
+def zscore_part(part: str, threshold: float, scores: list[tuple[list[int], list[float], int]]) -> PartResult:
+    total, pages = Score(), PagerScore()
+    points = 0
+    for labels, values, n in scores:
+        flags = [v >= threshold for v in values]
+        total = total.add(point_adjusted(labels, flags))
+        pages = pages.add(pager(labels, flags))
+        points += n
+    return PartResult(part, total, points, pages)
+
+
+def zscore_pager_threshold(corpus: str, scores: list[tuple[list[int], list[float], int]]) -> float:
+    """The rolling z-score's threshold with the best standard pager score on the corpus's tune half."""
+    grid = [round(3.0 * 1.05**k, 4) for k in range(60)]  # 3 … ~53
+    return max(grid, key=lambda t: zscore_part(f"{corpus}/tune", t, scores).pager.standard)
 
 
 def replay_speed(n: int = 1_000_000) -> tuple[float, float]:
@@ -133,13 +235,34 @@ NUDGES = [
     ("scale_window", 360),
     ("relearn", 60),
 ]
+# The component-level decision (ASD): the pager's settings switched or nudged, and the per-metric threshold.
+PAGER_ABLATIONS = [
+    ("pager defaults (3 metrics within 3 timestamps, calm 2)", {}, {}),
+    ("any metric pages (before the pager)", None, {}),
+    ("`corroborate` 3 → 1 (one metric opens the incident; joins and calm as the default)", {"corroborate": 1}, {}),
+    ("`corroborate` 3 → 2", {"corroborate": 2}, {}),
+    ("`corroborate` 3 → 4", {"corroborate": 4}, {}),
+    ("`within` 3 → 1 (the same timestamp)", {"within": 1}, {}),
+    ("`within` 3 → 5", {"within": 5}, {}),
+    ("`calm` 2 → 1", {"calm": 1}, {}),
+    ("`calm` 2 → 4", {"calm": 4}, {}),
+    ("`strong` off → 4 (one metric 4 times past its bar pages alone)", {"strong": 4.0}, {}),
+    ("metric `threshold` 5 → 4", {}, {"threshold": 4.0}),
+    ("metric `threshold` 5 → 6", {}, {"threshold": 6.0}),
+]
 
 
-def _row(label: str, tune: Score, validate: Score) -> str:
+def _pager_cells(r: PartResult) -> str:
+    g = r.pager
+    assert g is not None
     return (
-        f"| {label} | {tune.f1:.3f} | {tune.detected}/{tune.segments} | {tune.fp} "
-        f"| {validate.f1:.3f} | {validate.detected}/{validate.segments} | {validate.fp} |"
+        f"{g.standard:.1f} | {g.low_fp:.1f} | {g.false_pages_per_10k:.1f} | {g.paged}/{g.incidents} "
+        f"| {r.score.f1:.3f} | {r.score.fp:,}"
     )
+
+
+def _row(label: str, tune: PartResult, validate: PartResult) -> str:
+    return f"| {label} | {_pager_cells(tune)} | {_pager_cells(validate)} |"
 
 
 def ablation_rows(config: DetectorConfig) -> list[str]:
@@ -147,94 +270,146 @@ def ablation_rows(config: DetectorConfig) -> list[str]:
     for label, changes in ABLATIONS:
         print(f"[detector] ablation: {label}…", flush=True)
         varied = config.replace(**changes)
-        rows.append(_row(label, score_part("cmd/tune", varied).score, score_part("cmd/validate", varied).score))
+        rows.append(_row(label, score_part("cmd/tune", varied), score_part("cmd/validate", varied)))
     for name, value in NUDGES:
         print(f"[detector] {name}={value}…", flush=True)
         varied = config.replace(**{name: value})
         label = f"`{name}` {getattr(config, name)} → {value}"
-        rows.append(_row(label, score_part("cmd/tune", varied).score, score_part("cmd/validate", varied).score))
+        rows.append(_row(label, score_part("cmd/tune", varied), score_part("cmd/validate", varied)))
     return rows
 
 
-# An ASD server is one component with 19 metrics: a page when any of them is unusual. An operator would set
-# that component's threshold (DetectionSettings) from its own history, as the baseline's was: searched here
-# on asd/tune, then applied to asd/validate.
-COMPONENT_THRESHOLDS = [5.0, 6.0, 7.0, 8.0, 10.0, 12.0]
+def pager_ablation_rows(config: DetectorConfig, pager_config: PagerConfig) -> list[str]:
+    rows = []
+    for label, pager_changes, detector_changes in PAGER_ABLATIONS:
+        print(f"[detector] pager ablation: {label}…", flush=True)
+        varied = config.replace(**detector_changes)
+        if pager_changes is None:
+            tune, validate = (score_part(p, varied, any_metric=True) for p in ("asd/tune", "asd/validate"))
+        else:
+            component = pager_config.replace(**pager_changes)
+            tune, validate = (score_part(p, varied, component) for p in ("asd/tune", "asd/validate"))
+        rows.append(_row(label, tune, validate))
+    return rows
 
 
-def component_threshold_row(config: DetectorConfig) -> str:
-    best = None
-    for threshold in COMPONENT_THRESHOLDS:
-        print(f"[detector] asd/tune at threshold {threshold}…", flush=True)
-        tuned = score_part("asd/tune", config.replace(threshold=threshold)).score
-        if best is None or tuned.f1 > best[1].f1:
-            best = (threshold, tuned)
-    threshold, tuned = best
-    s = score_part("asd/validate", config.replace(threshold=threshold)).score
+def _main_row(part: str, label: str, r: PartResult) -> str:
+    s, g = r.score, r.pager
+    assert g is not None
+    delay = "n/a" if s.mean_delay is None else f"{s.mean_delay:.2f}"
     return (
-        f"| asd/validate, component threshold {threshold:g} (searched on asd/tune: F1 {tuned.f1:.3f}) "
-        f"| **{s.f1:.3f}** | {s.precision:.3f} | {s.recall:.3f} | {s.detected}/{s.segments} | {s.fp:,} "
-        f"| {s.mean_delay or 0:.2f} | {s.raw_f1:.3f} |"
+        f"| {part} | {label} | **{g.standard:.1f}** | **{g.low_fp:.1f}** | {g.false_pages_per_10k:.1f} "
+        f"| {g.paged}/{g.incidents} | **{s.f1:.3f}** | {s.precision:.3f} | {s.recall:.3f} | {s.detected}/{s.segments} "
+        f"| {s.fp:,} | {delay} | {s.raw_f1:.3f} |"
     )
+
+
+def ceiling(part: str) -> PagerScore:
+    """The labels themselves as decisions: the pager score's ceiling."""
+    total = PagerScore()
+    for _, _, _, labels, _ in _series(part):
+        total = total.add(pager(labels, [bool(x) for x in labels]))
+    return total
 
 
 def run() -> str:
     config = DetectorConfig()
+    pager_config = PagerConfig()
     if not DATASETS.exists():
         return f"## Anomaly detector\n\nSkipped: no datasets at `{DATASETS}` (set CORE314_DATASETS).\n"
-    rows = []
-    for part in ["cmd/tune", "cmd/validate", "asd/tune", "asd/validate"]:
+    rows, limits = [], []
+    zscores = {part: zscore_scores(part) for part in PARTS}
+    searched = {c: zscore_pager_threshold(c, zscores[f"{c}/tune"]) for c in ("cmd", "asd")}
+    for part in PARTS:
         print(f"[detector] {part}…", flush=True)
-        result = score_part(part, config)
-        s = result.score
-        base = BASELINE[part]
-        delay = "n/a" if s.mean_delay is None else f"{s.mean_delay:.2f}"
-        rows.append(
-            f"| {part} | **{s.f1:.3f}** | {s.precision:.3f} | {s.recall:.3f} | {s.detected}/{s.segments} | {s.fp:,} | "
-            f"{delay} | {s.raw_f1:.3f} | {base[0]:.3f} | {base[1]}/{base[2]} | {base[3]} | {base[4]:.2f} |"
+        corpus = part.split("/")[0]
+        ours = score_part(part, config, pager_config)
+        found = [("**detector** (production decision)", ours)]
+        if corpus == "asd":
+            found.append(("detector, any metric pages (before)", score_part(part, config, any_metric=True)))
+        for t, how in [(searched[corpus], "pager"), (ZSCORE_THRESHOLD[corpus], "F1")]:
+            found.append((f"rolling z-score ≥ {t:g} ({how}-searched on tune)", zscore_part(part, t, zscores[part])))
+        rows.extend(_main_row(part, label, result) for label, result in found)
+        g, c, top = ours.pager, ours.clean, ceiling(part)
+        assert g is not None and c is not None
+        limits.append(
+            f"| {part} | {g.standard:.1f} / {g.low_fp:.1f} | {c.standard:.1f} / {c.low_fp:.1f} "
+            f"| {c.paged}/{c.incidents} | {top.standard:.1f} | {top.paged}/{top.incidents} |"
         )
     ablations = ablation_rows(config)
-    component_row = component_threshold_row(config)
+    pager_ablations = pager_ablation_rows(config, pager_config)
+    narrow_tune, segments_tune = segment_breadth("tune")
+    narrow_validate, segments_validate = segment_breadth("validate")
     print("[detector] replay speed…", flush=True)
     memory_rate, csv_rate = replay_speed()
+    header = (
+        "| change | tune standard | tune low_fp | tune false pages /10k | tune incidents paged | tune F1 (PA) "
+        "| tune FP points | validate standard | validate low_fp | validate false pages /10k "
+        "| validate incidents paged | validate F1 (PA) | validate FP points |"
+    )
     lines = [
         "## Anomaly detector",
         "",
-        "`anomalies/detector.py` with its default settings (chosen on the tune halves only), scored with the",
-        "datasets' point-adjusted definition. Each series is watched the way production watches a metric of its",
-        "kind: latency and error rates upward only, throughput both ways. Baseline: the naive rolling z-score of",
-        "`../shared/datasets/README.md` at its threshold searched on tune (the honest floor). ASD: a row counts as",
-        "anomalous when any of the server's 19 metrics is; detectors warm up on `asd/history/`.",
+        "`anomalies/detector.py` with its default settings, and for ASD `anomalies/pager.py` (all chosen on the tune",
+        "halves only; validate is reported as it comes). Each CMD series is one metric watched the way production",
+        "watches a metric of its kind (latency and error rates upward only, throughput both ways); its decision is",
+        "`Decision.is_anomaly`. Each ASD server is one component of 19 metrics (detectors warmed up on",
+        "`asd/history/`); its decision is the `ComponentPager`'s incident flag: it opens when 3 metrics open",
+        "signals within 3 timestamps, later openings join it, it closes after 2 timestamps with none anomalous.",
         "",
-        "| part | F1 (PA) | P | R | segments | FP points | delay (pts) | unadjusted F1 "
-        "| baseline F1 | baseline segments | baseline FP | baseline delay |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "**Pager score** (`../shared/datasets/pager_score.py`, same definition in `anomalies/scoring.py`): a page is",
+        "the onset of the decision; the first page in an incident's widened window earns up to +1 (earlier is more),",
+        "a missed incident costs 1, a false page 0.11 (*standard*) or 0.22 (*low_fp*); 0 is never paging. Beside",
+        "it the point-adjusted F1 of the same decisions. Baseline: the naive rolling z-score of",
+        "`../shared/datasets/zscore_baseline.py`, computed in this run, at its threshold searched on tune for the",
+        "pager score and at the one searched for F1 (`evaluate.py --best-threshold`, from the datasets' README).",
+        "",
+        "| part | decision | pager standard | pager low_fp | false pages /10k points | incidents paged "
+        "| F1 (PA) | P | R | segments | FP points | delay (pts) | unadjusted F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
-        "Targets (issue 4): F1 ≥ 0.75 on cmd/validate with no more FP points than the baseline's 384.",
+        "Targets (issue 14): pager standard ≥ 75 and low_fp ≥ 70 with at most 3 false pages per 10,000 points on",
+        "both validate halves, and point-adjusted F1 no lower than before (cmd/validate 0.781, asd/validate 0.743).",
         "",
-        "ASD pages when any of a server's 19 metrics is unusual, so per-metric defaults add up to many false",
-        "points. Set per component, as an operator would from the server's history (the baseline's threshold was",
-        "searched on tune the same way):",
+        "What limits the pager score. *False pages removed* keeps the detector's pages inside incident windows and",
+        "drops every other one (a diagnostic that reads the labels): what suppressing false pages alone could reach.",
+        "The rest of the gap to the labels' own score is incidents never paged:",
         "",
-        "| part | F1 (PA) | P | R | segments | FP points | delay (pts) | unadjusted F1 |",
-        "|---|---|---|---|---|---|---|---|",
-        component_row,
+        "| part | detector standard / low_fp | false pages removed: standard / low_fp | incidents paged "
+        "| labels themselves (ceiling) | incidents the labels page |",
+        "|---|---|---|---|---|---|",
+        *limits,
         "",
-        "What each part is worth, and how close to an edge the defaults sit (CMD; every other setting at its",
-        "default). The validate columns are reported, not used to choose:",
+        "* **CMD** is bounded by the incidents, not the false pages: with every false page removed the detector's",
+        "  own pages would score below 75 on both halves. The misses are mostly moderate rises (z of 2 to 4 over",
+        "  several hours) in the crash-rate series, whose normal life has rises as large, and labels that disagree",
+        "  between series (spikes of 10 to 30 times the level labelled normal in `app2-03`, anomalous in `app1-05`",
+        "  and `app2-07`). Every per-series mechanism tried on cmd/tune to separate them — a peaks-over-threshold",
+        "  (SPOT-style, generalized Pareto) threshold per series at a target false-page rate, a longer memory of",
+        "  each series' bursts (up to 800 points), a threshold from the k-th largest recent burst, persistence",
+        "  before paging for bursty or fast series, a CUSUM path for sustained moderate rises, bridging the gaps",
+        "  of a flapping excursion — lost about as many incidents as it saved false pages or more: none raised",
+        "  cmd/tune's standard score by more than half a point, most lowered it by several, so none was kept.",
+        f"* **ASD** halves differ in what an incident looks like: {narrow_tune} of {segments_tune} tune segments",
+        f"  involve at most 3 metrics against {narrow_validate} of {segments_validate} validate segments",
+        "  (`asd/anomaly_segments.csv`). Corroboration across metrics is what removes the false pages of 19",
+        "  independent detectors, and the incidents it cannot see are the ones a single metric carries; on validate",
+        "  those are most of the incidents missed. A metric far past its own bar can be let page alone",
+        "  (`PagerConfig.strong`), but tune gives no support for a value (see the ablation), so it is off.",
         "",
-        "| change | tune F1 | tune segments | tune FP | validate F1 | validate segments | validate FP |",
-        "|---|---|---|---|---|---|---|",
+        "What each part of the detector is worth, and how close to an edge its defaults sit (CMD; every other",
+        "setting at its default). The validate columns are reported, not used to choose:",
+        "",
+        header,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *ablations,
         "",
-        "What limits the score: labels that disagree with each other (`ingress-03`'s outages are labelled normal,",
-        "the same outages in `ingress-01/05` anomalous; many hourly latency excursions of 3 to 5 times the level are",
-        "labelled normal), long segments whose first flagged point decides hundreds of points (`mongo-03` 1,092,",
-        "`ingress-04` 236, one `machine-01` segment of 122: point-adjusted F1 moves by several hundredths when",
-        "one of them is caught a little earlier or not at all), `machine-01`'s labels, which mark query",
-        "patterns experts consider precursors rather than deviations a univariate detector can see, and",
-        "`mongo-04`, whose normal random-time bursts (z of 10 to 40) still cost about 100 false points.",
+        "The same for the component-level decision (ASD):",
+        "",
+        header,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *pager_ablations,
         "",
         "| replay | points/s | target |",
         "|---|---|---|",

@@ -69,7 +69,6 @@ def test_labels_are_scored_point_adjusted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("rows", "header", "message"),
     [
-        ([(1, 2), (1, 3)], "timestamp,value", "must increase"),
         ([(1, "x")], "timestamp,value", "not a number"),
         ([("yesterday", 1)], "timestamp,value", "neither epoch"),
         ([(1, 2)], "time,val", "header must name"),
@@ -94,3 +93,56 @@ def test_point_adjust_matches_the_datasets_definition() -> None:
     score = point_adjusted(labels, flags)
     assert (score.tp, score.fp, score.fn) == (3, 2, 2)
     assert score.detected == 1 and score.segments == 2 and score.delays == [2]
+
+
+def messy(n: int = 600) -> list[tuple[int, float]]:
+    """A minute series with a resent window, a late point, a point far in the past and an anomaly at 500."""
+    rng = random.Random(8)
+    rows = [(1_700_000_000 + i * 60, round(300.0 if i == 500 else rng.gauss(100, 5), 3)) for i in range(n)]
+    rows.insert(201, (rows[200][0], 100.5))  # the window at 200 resent with another value: the last one is kept
+    rows[300], rows[301] = rows[301], rows[300]  # one minute late
+    rows.insert(400, (rows[100][0], 5000.0))  # five hours late: too old
+    return rows
+
+
+def test_real_histories_with_repeats_and_late_points_are_accepted_and_counted(tmp_path: Path) -> None:
+    rows = messy()
+    result = backtest.run(write(tmp_path / "in.csv", rows), tmp_path / "out.csv")
+    out = read(tmp_path / "out.csv")
+    assert (result.duplicates, result.reordered, result.dropped) == (1, 1, 1)
+    assert result.points == 600 == len(out) and result.rows_read == len(rows)
+    stamps = [int(r["timestamp"]) for r in out]
+    assert stamps == sorted(set(stamps)) == [1_700_000_000 + i * 60 for i in range(600)]
+    assert out[200]["value"] == "100.5"  # the resent value
+    assert out[500]["is_anomaly"] == "1"
+    assert "5000.0" not in {r["value"] for r in out}
+
+
+def test_order_is_restored_across_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = messy()
+    whole = backtest.run(write(tmp_path / "in.csv", rows), tmp_path / "whole.csv")
+    for size in (7, 100, 201):
+        monkeypatch.setattr(backtest, "CHUNK", size)
+        chunked = backtest.run(write(tmp_path / "in.csv", rows), tmp_path / "chunked.csv")
+        assert read(tmp_path / "chunked.csv") == read(tmp_path / "whole.csv")
+        assert (chunked.duplicates, chunked.reordered, chunked.dropped) == (1, 1, 1)
+    assert whole.points == 600
+
+
+def test_a_repeat_of_an_already_decided_row_is_dropped(tmp_path: Path) -> None:
+    rows = [(1_700_000_000 + i * 60, 100.0 + i % 3) for i in range(50)]
+    rows.insert(30, rows[10])  # repeated long after
+    rows.insert(20, (rows[19][0], 101.0))  # repeated at once: merged
+    result = backtest.run(write(tmp_path / "in.csv", rows), tmp_path / "out.csv")
+    assert (result.points, result.duplicates, result.reordered, result.dropped) == (50, 1, 0, 1)
+
+
+def test_the_summary_reports_what_was_merged_reordered_and_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write(tmp_path / "in.csv", messy())
+    assert backtest.main([str(source), "--output", str(tmp_path / "o.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "1 repeated timestamps merged (the last value kept)" in printed
+    assert "1 late points put back in order" in printed
+    assert "1 points older than one already decided dropped" in printed

@@ -237,3 +237,67 @@ def test_a_version_1_snapshot_still_loads() -> None:
     detector = Detector(state=old)
     assert not detector.update(1.7e9 + 500 * MINUTE, 102.0).is_anomaly
     assert detector.update(1.7e9 + 501 * MINUTE, 400.0).is_anomaly
+
+
+def test_a_repeated_or_older_timestamp_is_judged_but_changes_nothing() -> None:
+    values = noise(600)
+    values[500] = 250.0
+    straight = replay(values)
+    detector = Detector()
+    decisions = []
+    for i, v in enumerate(values):
+        stamp = 1.7e9 + i * MINUTE
+        decisions.append(detector.update(stamp, v))
+        if i in (100, 300, 499):
+            again = detector.update(stamp, 5000.0)  # the same window resent, with a wild value
+            older = detector.update(stamp - 30.0, 5000.0)  # half an interval late
+            for late in (again, older):
+                assert late.late and not late.is_anomaly and not late.opened
+                assert late.z > 50  # judged against the current baseline: it would be anomalous
+    # Learned nothing from them: the same decisions, scores and state as without them.
+    assert [d.is_anomaly for d in decisions] == [d.is_anomaly for d in straight]
+    assert decisions[500].score == pytest.approx(straight[500].score)
+    assert decisions[500].opened
+    assert detector.state()["late"] == 6
+    assert detector.state()["seen"] == len(values)
+
+
+def test_a_late_point_cannot_count_towards_min_duration() -> None:
+    values = noise(500)
+    values[400] = 200.0
+    detector = Detector(DetectorConfig(min_duration=2))
+    for i, v in enumerate(values[:401]):
+        detector.update(1.7e9 + i * MINUTE, v)
+    assert not detector.update(1.7e9 + 400 * MINUTE, 210.0).is_anomaly  # the same window again
+    assert not detector.update(1.7e9 + 401 * MINUTE, 100.0).is_anomaly
+
+
+def test_ratio_and_level_say_how_far_past_the_bar_a_point_went() -> None:
+    values = hourly_dips(30)
+    decisions = replay(values)
+    first_dip = next(d for d in decisions if d.is_anomaly)
+    assert first_dip.level == "page" and first_dip.ratio >= 1.0
+    assert first_dip.score == pytest.approx(first_dip.ratio / (1 + first_dip.ratio))
+    # Later top-of-the-hour dips are past the base threshold but recur: notices, not pages.
+    late_dips = [d for h in range(20, 30) for d in decisions[h * 60 : h * 60 + 3]]
+    assert not any(d.is_anomaly for d in late_dips)
+    assert any(d.level == "notice" and d.z >= 5.0 and d.ratio < 1.0 for d in late_dips)
+    quiet = decisions[20 * 60 + 30]
+    assert quiet.level == "" and quiet.ratio < 1.0
+
+
+def test_a_version_2_snapshot_still_loads_and_is_saved_as_version_3() -> None:
+    first = Detector()
+    values = hourly_dips(6)
+    for i, v in enumerate(values[:300]):
+        first.update(1.7e9 + i * MINUTE, v)
+    old = first.state()
+    old["v"] = 2
+    del old["late"]  # what version 2 did not have
+    resumed = Detector(state=json.loads(json.dumps(old)))
+    assert resumed.state()["v"] == 3 and resumed.state()["late"] == 0
+    straight = Detector(state=first.state())
+    rest = [(i, v) for i, v in enumerate(values[300:], start=300)]
+    assert [resumed.update(1.7e9 + i * MINUTE, v).is_anomaly for i, v in rest] == [
+        straight.update(1.7e9 + i * MINUTE, v).is_anomaly for i, v in rest
+    ]
