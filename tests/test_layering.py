@@ -18,14 +18,22 @@ MANAGER = re.compile(r"\b[A-Z]\w*\.objects\b")
 DECLARATION = re.compile(r"^\s*queryset = [A-Z]\w*\.objects\.all\(\)$")
 
 
-def _lines(name: str) -> list[tuple[Path, int, str]]:
-    found = []
+def _modules(name: str) -> list[Path]:
+    """``<app>/<name>`` for every app, or every module of ``<app>/<stem>/`` when that role is a package."""
+    paths = []
     for app in APPS:
         path = ROOT / app / name
-        if path.exists():
-            for number, line in enumerate(path.read_text().splitlines(), start=1):
-                found.append((path, number, line))
-    return found
+        package = ROOT / app / name.removesuffix(".py")
+        paths += [path] if path.exists() else sorted(package.glob("*.py")) if package.is_dir() else []
+    return paths
+
+
+def _lines(name: str) -> list[tuple[Path, int, str]]:
+    return [
+        (path, number, line)
+        for path in _modules(name)
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+    ]
 
 
 def test_views_and_consumers_read_through_selectors() -> None:
@@ -52,3 +60,14 @@ def test_tasks_are_thin() -> None:
         path = ROOT / app / "tasks.py"
         if path.exists():
             assert not MANAGER.search(path.read_text()), f"{path} should call a service, not query"
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """One room per step of the loop: a module past 400 lines is a package waiting to happen."""
+    long = [
+        f"{path.relative_to(ROOT)}: {count}"
+        for app in APPS
+        for path in sorted((ROOT / app).rglob("*.py"))
+        if "migrations" not in path.parts and (count := len(path.read_text().splitlines())) > 400
+    ]
+    assert long == []
