@@ -1,5 +1,10 @@
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils import timezone
+
+from anomalies import services
 from anomalies.models import AnomalySignal, DetectionSettings, DetectorState, Silence
 from core314.admin import OwnedAdminMixin
 
@@ -30,6 +35,26 @@ class SilenceAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["reason", "component__name"]
     date_hierarchy = "starts_at"
     raw_id_fields = ["component"]
+    exclude = ["owner", "created_by"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # What a silence covers is fixed when it is made: end it and make another.
+        return ["component", "kind", "starts_at"] if obj is not None else []
+
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Silence:
+        data = form.cleaned_data
+        if change:
+            return services.silence_update(
+                actor=request.user, silence=obj, ends_at=data.get("ends_at"), reason=data.get("reason")
+            )
+        return services.silence_create(
+            actor=request.user,
+            component=data.get("component"),
+            kind=data.get("kind", ""),
+            starts_at=data.get("starts_at") or timezone.now(),
+            ends_at=data["ends_at"],
+            reason=data.get("reason", ""),
+        )
 
 
 @admin.register(DetectionSettings)
@@ -38,6 +63,15 @@ class DetectionSettingsAdmin(OwnedAdminMixin, admin.ModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["component__name"]
     raw_id_fields = ["component"]
+    exclude = ["owner"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["component"] if obj is not None else []
+
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> DetectionSettings:
+        data = dict(form.cleaned_data)
+        component = data.pop("component", None) or obj.component
+        return services.detection_settings_update(actor=request.user, component=component, **data)
 
 
 @admin.register(DetectorState)
@@ -47,11 +81,11 @@ class DetectorStateAdmin(admin.ModelAdmin):
     readonly_fields = ["component", "metric", "state", "last_window_start", "updated_at"]
     list_filter = ["metric"]
 
-    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest) -> Any:
         # Not owned itself: scoped through its component, like everything else.
         from health.models import Component
 
         return super().get_queryset(request).filter(component__in=Component.objects.visible_to(request.user))
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

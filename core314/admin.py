@@ -13,16 +13,24 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from core314 import services
-from core314.audit import audit_record
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
+from core314.services import DomainError
 
 
-def _summary(obj: models.Model, fields: list[str]) -> dict[str, Any]:
-    return {name: str(getattr(obj, name, "")) for name in fields}
+class _DryRun(Exception):
+    """Raised inside the form's check so the service's writes are rolled back."""
 
 
 class OwnedAdminMixin:
-    """Scopes the admin through ``visible_to`` and writes an audit entry for every change made here."""
+    """Scopes an owned model's admin through ``visible_to``, and lets rows change only through services.
+
+    An admin that may add or change rows says how in ``save_through_service`` (returning the saved row); its
+    form first runs that service inside a rolled-back savepoint, so whatever the service refuses (the same
+    checks the API makes) shows on the form as an error instead of failing the save. An admin without it
+    shows rows read-only. ``deletable`` admins delete through ``owned_row_delete`` (audited, pushed live).
+    """
+
+    deletable = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).visible_to(request.user)  # type: ignore[misc]
@@ -39,41 +47,59 @@ class OwnedAdminMixin:
             kwargs["queryset"] = related._default_manager.visible_to(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
 
+    # --- Changes go through services ---------------------------------------------------------------------
+
+    def save_through_service(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> models.Model:
+        raise NotImplementedError
+
+    def _saves(self) -> bool:
+        return type(self).save_through_service is not OwnedAdminMixin.save_through_service
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return self._saves() and super().has_add_permission(request, *args)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._saves() and super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.deletable and super().has_delete_permission(request, obj)  # type: ignore[misc]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        model_admin = self
+
+        class ServiceCheckedForm(form_class):  # type: ignore[misc,valid-type]  # built per request, as Django does
+            def _post_clean(self) -> None:
+                super()._post_clean()
+                if self.errors or not model_admin._saves():
+                    return
+                try:
+                    with transaction.atomic():
+                        model_admin.save_through_service(request, self.instance, self, change)
+                        raise _DryRun
+                except _DryRun:
+                    pass
+                except DomainError as exc:
+                    self.add_error(None, str(exc))
+
+        return ServiceCheckedForm
+
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
-        with transaction.atomic():
-            if not change and getattr(obj, "owner_id", None) is None:
-                obj.owner = request.user
-            super().save_model(request, obj, form, change)  # type: ignore[misc]
-            audit_record(
-                actor=request.user,
-                action=f"admin.{obj._meta.model_name}.{'change' if change else 'add'}",
-                target=obj,
-                after=_summary(obj, list(form.changed_data)),
-                reason="changed in the admin",
-            )
+        saved = self.save_through_service(request, obj, form, change)
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+        """The service set the row's relations (and audited them); the form's own m2m save would not."""
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)  # type: ignore[attr-defined]
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        with transaction.atomic():
-            audit_record(
-                actor=request.user,
-                action=f"admin.{obj._meta.model_name}.delete",
-                target=obj,
-                before={"repr": str(obj)},
-                reason="deleted in the admin",
-            )
-            super().delete_model(request, obj)  # type: ignore[misc]
+        services.owned_row_delete(actor=request.user, row=obj, reason="deleted in the admin")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        with transaction.atomic():
-            for obj in queryset:
-                audit_record(
-                    actor=request.user,
-                    action=f"admin.{obj._meta.model_name}.delete",
-                    target=obj,
-                    before={"repr": str(obj)},
-                    reason="bulk delete in the admin",
-                )
-            super().delete_queryset(request, queryset)  # type: ignore[misc]
+        for obj in queryset:
+            services.owned_row_delete(actor=request.user, row=obj, reason="bulk delete in the admin")
 
 
 @admin.register(AuditLogEntry)
@@ -129,14 +155,9 @@ class ServiceAccountAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         if change:
-            with transaction.atomic():
-                super().save_model(request, obj, form, change)
-                audit_record(
-                    actor=request.user,
-                    action="admin.serviceaccount.change",
-                    target=obj,
-                    after=_summary(obj, list(form.changed_data)),
-                )
+            services.service_account_update(
+                actor=request.user, account=obj, description=obj.description, write_enabled=obj.write_enabled
+            )
             return
         # Creating an account also creates its identity; the service does both and audits it.
         created = services.service_account_create(
@@ -203,9 +224,6 @@ class IdempotencyKeyAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["key", "scope"]
     date_hierarchy = "created_at"
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 class UserAdmin(DjangoUserAdmin):
     """Django's user admin, except that a new account is made by the service (audited, and the apps set up
@@ -213,12 +231,7 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
         if change:
-            with transaction.atomic():
-                super().save_model(request, obj, form, change)
-                audit_record(
-                    actor=request.user, action="admin.user.change", target=obj, owner=obj,
-                    after=_summary(obj, [f for f in form.changed_data if "password" not in f]),
-                )  # fmt: skip
+            services.user_save(actor=request.user, user=obj, changed=list(form.changed_data))
             return
         created = services.user_create(
             actor=request.user,

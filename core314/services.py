@@ -8,11 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
-from core314.audit import audit_record
-from core314.live import publish_on_commit
+from core314.changes import record_change
 from core314.models import ApiToken, ServiceAccount
 from core314.tenancy import Actor, is_admin, is_service_account
 
@@ -48,6 +47,21 @@ def _require_human_owner_or_admin(actor: Actor, owner: Any) -> None:
 
 
 @transaction.atomic
+def owned_row_delete(*, actor: Actor, row: models.Model, reason: str = "") -> None:
+    """Delete an owned row (a component, a probe, a silence…): audited, and pages showing it are told."""
+    label = row._meta.model_name
+    record_change(
+        actor=actor,
+        action=f"{label}.delete",
+        target=row,
+        before={"repr": str(row)[:200]},
+        reason=reason,
+        event=f"{label}.deleted",
+    )
+    row.delete()
+
+
+@transaction.atomic
 def user_create(
     *,
     actor: Actor,
@@ -69,7 +83,7 @@ def user_create(
     else:
         user.set_unusable_password()
     user.save()
-    audit_record(
+    record_change(
         actor=actor,
         action="user.create",
         target=user,
@@ -78,6 +92,25 @@ def user_create(
     )
     # Inside the transaction: a user is never left without what they start with.
     user_created.send(sender=user_model, user=user)
+    return user
+
+
+@transaction.atomic
+def user_save(*, actor: Actor, user: Any, changed: list[str]) -> Any:
+    """Save a person's account as an administrator edited it (names, flags, password); audited, never the
+    password itself."""
+    if not is_admin(actor):
+        raise PermissionDeniedError("Only administrators change accounts.")
+    user.save()
+    shown = [name for name in changed if "password" not in name]
+    record_change(
+        actor=actor,
+        action="user.update",
+        target=user,
+        owner=user,
+        after={name: str(getattr(user, name, "")) for name in shown}
+        | ({"password": "changed"} if len(shown) < len(changed) else {}),
+    )
     return user
 
 
@@ -95,13 +128,36 @@ def service_account_create(
     account = ServiceAccount.objects.create(
         owner=owner, user=user, name=name, description=description, write_enabled=write_enabled
     )
-    audit_record(
+    record_change(
         actor=actor,
         action="service_account.create",
         target=account,
         after={"name": name, "write_enabled": write_enabled},
+        event="service_account.created",
+        data={"name": name},
     )
-    publish_on_commit(row=account, event="service_account.created", data={"name": name})
+    return account
+
+
+@transaction.atomic
+def service_account_update(
+    *, actor: Actor, account: ServiceAccount, description: str | None = None, write_enabled: bool | None = None
+) -> ServiceAccount:
+    _require_human_owner_or_admin(actor, account.owner)
+    account = ServiceAccount.objects.select_for_update().get(pk=account.pk)
+    before = {"description": account.description, "write_enabled": account.write_enabled}
+    if description is not None:
+        account.description = description[:300]
+    if write_enabled is not None:
+        account.write_enabled = write_enabled
+    account.save(update_fields=["description", "write_enabled"])
+    record_change(
+        actor=actor,
+        action="service_account.update",
+        target=account,
+        before=before,
+        after={"description": account.description, "write_enabled": account.write_enabled},
+    )
     return account
 
 
@@ -114,7 +170,7 @@ def service_account_deactivate(*, actor: Actor, account: ServiceAccount, reason:
     revoked = ApiToken.objects.filter(service_account=account, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
-    audit_record(
+    record_change(
         actor=actor,
         action="service_account.deactivate",
         target=account,
@@ -145,7 +201,7 @@ def api_token_create(
         key_hash=ApiToken.hash_key(plaintext),
         expires_at=expires_at,
     )
-    audit_record(
+    record_change(
         actor=actor,
         action="api_token.create",
         target=token,
@@ -162,7 +218,7 @@ def api_token_revoke(*, actor: Actor, token: ApiToken, reason: str = "") -> ApiT
         return token  # revoking twice is harmless and changes nothing
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
-    audit_record(
+    record_change(
         actor=actor,
         action="api_token.revoke",
         target=token,

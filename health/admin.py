@@ -2,9 +2,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
 from core314.admin import OwnedAdminMixin
-from health import thresholds
+from health import services, thresholds
 from health.models import Component, ExecutionRecord, Probe, SystemHealthEvent
 
 
@@ -26,6 +27,9 @@ class ComponentForm(forms.ModelForm):
         return value
 
 
+SETTINGS = ("flap_bad_n", "flap_window_m", "flap_recover_k", "stale_after_s")
+
+
 @admin.register(Component)
 class ComponentAdmin(OwnedAdminMixin, admin.ModelAdmin):
     form = ComponentForm
@@ -35,6 +39,33 @@ class ComponentAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "description", "owner__username"]
     filter_horizontal = ["depends_on"]
     list_select_related = ["owner"]
+    deletable = True
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A component's owner and its platform mark are set when it is made.
+        return [*self.readonly_fields, "owner", "is_platform"] if obj is not None else self.readonly_fields
+
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Component:
+        data = form.cleaned_data
+        fields = {name: data[name] for name in services.COMPONENT_FIELDS if name in data}
+        if change:
+            component = services.component_update(
+                actor=request.user, component=obj, depends_on=data.get("depends_on", []), **fields
+            )
+        else:
+            component = services.component_create(
+                actor=request.user,
+                owner=data.get("owner") or request.user,
+                is_platform=data.get("is_platform", False),
+                depends_on=data.get("depends_on", []),
+                **fields,
+            )
+        return services.component_update_settings(
+            actor=request.user,
+            component=component,
+            thresholds_override=data.get("thresholds") or {},
+            **{name: data[name] for name in SETTINGS if data.get(name) is not None},
+        )
 
 
 @admin.register(SystemHealthEvent)
@@ -66,3 +97,16 @@ class ProbeAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["component__name", "target"]
     list_select_related = ["component", "owner"]
     readonly_fields = ["last_run_at", "last_ok", "last_error", "state"]
+    deletable = True
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*self.readonly_fields, "component"] if obj is not None else self.readonly_fields
+
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Probe:
+        data = dict(form.cleaned_data)
+        data.pop("owner", None)
+        component = data.pop("component", None) or obj.component
+        fields = {name: data[name] for name in services.PROBE_FIELDS if name in data}
+        if change:
+            return services.probe_update(actor=request.user, probe=obj, **fields)
+        return services.probe_create(actor=request.user, component=component, **fields)

@@ -59,14 +59,44 @@ def clean_config(kind: str, config: Any) -> dict[str, Any]:
     raise ActuatorConfigError(f"unknown actuator kind {kind!r}")
 
 
-def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The config as shown back to people: secrets and passwords removed."""
+SECRET_SHOWN = "•" * 8
+SECRET_KEYS = {"secret", "password", "token", "api_key", "key"}
+
+
+def _shown(value: Any, key: str = "") -> Any:
     from core314.redact import redact
 
-    shown = {k: redact(str(v), limit=300) if isinstance(v, str) else v for k, v in config.items()}
-    if "secret" in shown:
-        shown["secret"] = "•" * 8
+    if key.lower() in SECRET_KEYS and value:
+        return SECRET_SHOWN
+    if isinstance(value, str):
+        return redact(value, limit=300)
+    if isinstance(value, dict):
+        return {k: _shown(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return value
+
+
+def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The config as shown back to people: secrets, passwords, tokens and addresses removed, at any depth
+    (a process's environment included)."""
+    shown: dict[str, Any] = _shown(config)
     return shown
+
+
+def keep_secrets(stored: Any, submitted: Any) -> Any:
+    """A config edited from its redacted form: whatever was left exactly as shown keeps the stored value, so a
+    person can change a timeout without knowing (or retyping) the secret beside it."""
+    if submitted == _shown(stored):
+        return stored
+    if isinstance(stored, dict) and isinstance(submitted, dict):
+        return {
+            k: (stored[k] if k in stored and v == _shown(stored[k], str(k)) else keep_secrets(stored.get(k), v))
+            for k, v in submitted.items()
+        }
+    if isinstance(stored, list) and isinstance(submitted, list) and len(stored) == len(submitted):
+        return [keep_secrets(a, b) for a, b in zip(stored, submitted, strict=True)]
+    return submitted
 
 
 def _int(config: dict[str, Any], field: str, default: int, low: int, high: int) -> int:

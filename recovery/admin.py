@@ -1,12 +1,17 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db import models
+from django.http import HttpRequest
 
 from core314.admin import OwnedAdminMixin
+from recovery import services
+from recovery.actuators import keep_secrets, redacted
 from recovery.models import (
     Actuator,
     Backoff,
+    BreakerState,
     CircuitBreaker,
     Deployment,
     EscalationTarget,
@@ -26,10 +31,6 @@ class RecoveryActionAdmin(OwnedAdminMixin, admin.ModelAdmin):
     list_select_related = ["component", "owner"]
     raw_id_fields = ["component", "signal", "policy"]
 
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        # Actions change state only through the engine's services (approve, reject, cancel on the page/API).
-        return False
-
 
 @admin.register(RecoveryPolicy)
 class RecoveryPolicyAdmin(OwnedAdminMixin, admin.ModelAdmin):
@@ -38,16 +39,22 @@ class RecoveryPolicyAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "owner__username", "tag"]
     raw_id_fields = ["component"]
 
-    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
-        from recovery import services
+    deletable = True
 
-        fields = {name: form.cleaned_data[name] for name in form.changed_data if name != "owner"}
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> RecoveryPolicy:
         if change:
-            services.policy_save(actor=request.user, owner=obj.owner, policy=obj, **fields)
-        else:
-            fields = {name: value for name, value in form.cleaned_data.items() if name != "owner"}
-            saved = services.policy_save(actor=request.user, owner=obj.owner, **fields)
-            obj.pk = saved.pk
+            fields = {name: form.cleaned_data[name] for name in form.changed_data if name != "owner"}
+            return services.policy_save(actor=request.user, owner=obj.owner, policy=obj, **fields)
+        fields = {name: value for name, value in form.cleaned_data.items() if name != "owner"}
+        owner = form.cleaned_data.get("owner") or request.user
+        return services.policy_save(actor=request.user, owner=owner, **fields)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.policy_delete(actor=request.user, policy=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        for policy in queryset:
+            services.policy_delete(actor=request.user, policy=policy)
 
 
 @admin.register(HealingDecision)
@@ -57,9 +64,6 @@ class HealingDecisionAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["component__name", "reason"]
     date_hierarchy = "created_at"
     raw_id_fields = ["signal", "component", "action"]
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Backoff)
@@ -77,6 +81,23 @@ class DeploymentAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["component__name", "version"]
     date_hierarchy = "deployed_at"
     raw_id_fields = ["component"]
+    exclude = ["owner"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # History is not rewritten: only whether a version is known good may change.
+        return ["component", "version", "spec", "deployed_at", "deployed_by"] if obj is not None else ["deployed_by"]
+
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Deployment:
+        data = form.cleaned_data
+        if change:
+            return services.deployment_mark(actor=request.user, deployment=obj, known_good=data.get("known_good"))
+        return services.deployment_record(
+            actor=request.user,
+            component=data["component"],
+            version=data["version"],
+            spec=data.get("spec") or {},
+            known_good=data.get("known_good"),
+        )
 
 
 @admin.register(HealingSwitch)
@@ -86,8 +107,9 @@ class HealingSwitchAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "reason"]
     raw_id_fields = ["user"]
 
+    # The switch is flipped on the Recovery Manager page or the API (audited), not here.
     def has_add_permission(self, request: Any) -> bool:
-        return False  # the switch is flipped on the Recovery Manager page or the API (audited)
+        return False
 
     def has_change_permission(self, request: Any, obj: Any = None) -> bool:
         return False
@@ -95,20 +117,102 @@ class HealingSwitchAdmin(admin.ModelAdmin):
 
 @admin.register(CircuitBreaker)
 class CircuitBreakerAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    """Open or close a component's breaker by hand (as on the API): through the breaker's own transitions."""
+
     list_display = ["component", "state", "reason", "opened_at", "half_open_at", "cooldown_s", "times_opened", "owner"]
     list_filter = ["state"]
     search_fields = ["component__name", "reason"]
     raw_id_fields = ["component"]
+    fields = ["component", "state", "reason", "base_cooldown_s", "opened_at", "half_open_at", "times_opened"]
     readonly_fields = ["opened_at", "half_open_at", "trial_passed", "times_opened"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*self.readonly_fields, "component"] if obj is not None else self.readonly_fields
+
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> CircuitBreaker:
+        data = form.cleaned_data
+        component = data.get("component") or obj.component
+        reason = data.get("reason") or "changed in the admin"
+        if data.get("state") == BreakerState.CLOSED:
+            return services.breaker_close(actor=request.user, component=component, reason=reason)
+        return services.breaker_open(
+            actor=request.user, component=component, reason=reason, cooldown_s=data.get("base_cooldown_s")
+        )
+
+
+class EscalationTargetForm(forms.ModelForm):
+    """The Slack webhook URL and the PagerDuty routing key are secrets: never rendered back. Left empty, the
+    stored value stays; tick "clear" to remove it."""
+
+    slack_webhook_url = forms.URLField(
+        required=False, assume_scheme="https", widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only: leave empty to keep the stored URL.",
+    )  # fmt: skip
+    pagerduty_routing_key = forms.CharField(
+        required=False, max_length=64, widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only: leave empty to keep the stored key.",
+    )  # fmt: skip
+    clear_slack = forms.BooleanField(required=False, label="Clear the Slack webhook")
+    clear_pagerduty = forms.BooleanField(required=False, label="Clear the PagerDuty routing key")
+
+    class Meta:
+        model = EscalationTarget
+        fields = ["component", "emails", "slack_webhook_url", "pagerduty_url", "pagerduty_routing_key"]
 
 
 @admin.register(EscalationTarget)
 class EscalationTargetAdmin(OwnedAdminMixin, admin.ModelAdmin):
+    form = EscalationTargetForm
     # A URL typed without a scheme is taken as https (Django 6's default, chosen now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    list_display = ["__str__", "owner", "slack_webhook_url", "pagerduty_url", "updated_at"]
+    list_display = ["__str__", "owner", "emails", "slack_set", "pagerduty_set", "updated_at"]
     search_fields = ["component__name", "owner__username"]
     raw_id_fields = ["component"]
+    deletable = True
+
+    @admin.display(boolean=True, description="Slack")
+    def slack_set(self, obj: EscalationTarget) -> bool:
+        return bool(obj.slack_webhook_url)
+
+    @admin.display(boolean=True, description="PagerDuty")
+    def pagerduty_set(self, obj: EscalationTarget) -> bool:
+        return bool(obj.pagerduty_url and obj.pagerduty_routing_key)
+
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> EscalationTarget:
+        data = form.cleaned_data
+        stored = EscalationTarget.objects.filter(pk=obj.pk).first() if change else None
+        slack = (
+            "" if data.get("clear_slack") else data.get("slack_webhook_url") or getattr(stored, "slack_webhook_url", "")
+        )
+        key = (
+            ""
+            if data.get("clear_pagerduty")
+            else data.get("pagerduty_routing_key") or getattr(stored, "pagerduty_routing_key", "")
+        )
+        component = data.get("component")
+        return services.escalation_target_save(
+            actor=request.user,
+            owner=component.owner if component is not None else (stored.owner if stored else request.user),
+            component=component,
+            emails=data.get("emails") or [],
+            slack_webhook_url=slack,
+            pagerduty_url=data.get("pagerduty_url", ""),
+            pagerduty_routing_key=key,
+        )
+
+
+class ActuatorForm(forms.ModelForm):
+    """The config is shown with its secrets, passwords and tokens replaced; leave those as shown to keep them."""
+
+    class Meta:
+        model = Actuator
+        fields = ["component", "kind", "config", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["config"] = redacted(self.instance.kind, self.instance.config or {})
+        self.fields["config"].help_text = "Secrets are shown as •••••••• or [REDACTED…]: leave them to keep them."
 
 
 @admin.register(Actuator)
@@ -118,11 +222,17 @@ class ActuatorAdmin(OwnedAdminMixin, admin.ModelAdmin):
     search_fields = ["component__name"]
     raw_id_fields = ["component"]
 
-    def save_model(self, request: Any, obj: Any, form: Any, change: bool) -> None:
-        # Through the service: per-kind validation, admin-only kinds, redacted audit entry.
-        from recovery import services
+    form = ActuatorForm
+    readonly_fields = ["state"]
+    deletable = True
 
-        saved = services.actuator_save(
-            actor=request.user, component=obj.component, kind=obj.kind, config=obj.config, enabled=obj.enabled
-        )
-        obj.pk = saved.pk
+    def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Actuator:
+        # Through the service: per-kind validation, admin-only kinds, redacted audit entry. The config was
+        # shown redacted: what was left as shown keeps its stored secret.
+        data = form.cleaned_data
+        stored = Actuator.objects.filter(pk=obj.pk).first() if change else None
+        config = keep_secrets(stored.config, data["config"]) if stored is not None else data["config"]
+        return services.actuator_save(
+            actor=request.user, component=data["component"], kind=data["kind"], config=config,
+            enabled=data.get("enabled", True),
+        )  # fmt: skip

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core314.audit import audit_record
+from core314.changes import record_change
 from core314.live import publish_on_commit
 from core314.services import DomainError
 from core314.tenancy import Actor, effective_owner
@@ -70,8 +70,10 @@ def _create(actor: Actor, owner: Any, trigger: str, categories: list[str]) -> Se
         environment=settings.CORE314_ENVIRONMENT,
         version=settings.CORE314_VERSION,
     )
-    audit_record(actor=actor, system_label="selftest", action="selftest.run", target=run, after={"trigger": trigger})
-    publish_on_commit(row=run, event="selftest.started", data={})
+    record_change(
+        actor=actor, system_label="selftest", action="selftest.run", target=run, after={"trigger": trigger},
+        event="selftest.started",
+    )  # fmt: skip
     return run
 
 
@@ -133,14 +135,15 @@ def _finish(run: SelfTestRun, results: list[SelfTestResult]) -> SelfTestRun:
         run.status = RunStatus.FAILED if failed else RunStatus.PASSED
         run.finished_at = timezone.now()
         run.save()
-        audit_record(
+        record_change(
             actor=None,
             system_label="selftest",
             action=f"selftest.{run.status}",
             target=run,
             after={"score": run.health_score, "failed": [r.check_name for r in failed]},
+            event="selftest.finished",
+            data={"status": run.status},
         )
-        publish_on_commit(row=run, event="selftest.finished", data={"status": run.status})
     _report(run, results, failed)
     return run
 

@@ -19,6 +19,7 @@ from anomalies.services.operator import (
     signal_resolve,
     silence_create,
     silence_end,
+    silence_update,
 )
 from anomalies.services.root_cause import signal_root_cause
 
@@ -41,4 +42,5 @@ __all__ = [
     "silence_create",
     "silence_end",
     "silence_find_active",
+    "silence_update",
 ]

@@ -81,6 +81,35 @@ def silence_create(
 
 
 @transaction.atomic
+def silence_update(
+    *, actor: Actor, silence: Silence, ends_at: datetime | None = None, reason: str | None = None
+) -> Silence:
+    """Move a silence's end or change its reason (what it silences stays: end it and make another)."""
+    silence = Silence.objects.select_for_update().get(pk=silence.pk)
+    before = {"ends_at": silence.ends_at.isoformat(), "reason": silence.reason}
+    if ends_at is not None:
+        if ends_at <= silence.starts_at:
+            raise DomainError("ends_at must be after starts_at.")
+        if ends_at - silence.starts_at > timedelta(days=30):
+            raise DomainError("A silence lasts at most 30 days.")
+        silence.ends_at = ends_at
+    if reason is not None:
+        if not reason.strip():
+            raise DomainError("Give a reason for the silence.")
+        silence.reason = reason.strip()
+    silence.save(update_fields=["ends_at", "reason"])
+    record_change(
+        actor=actor,
+        action="silence.update",
+        target=silence,
+        before=before,
+        after={"ends_at": silence.ends_at.isoformat(), "reason": silence.reason},
+        event="silence.updated",
+    )
+    return silence
+
+
+@transaction.atomic
 def silence_end(*, actor: Actor, silence: Silence) -> Silence:
     silence = Silence.objects.select_for_update().get(pk=silence.pk)
     now = timezone.now()

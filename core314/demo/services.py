@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from core314.audit import audit_record
+from core314.changes import record_change
 from core314.demo.faults import FAULT_KINDS, faults_path, write_faults
 from core314.services import DomainError, PermissionDeniedError
 from core314.tenancy import Actor, is_admin
@@ -189,7 +189,7 @@ def fault_inject(*, actor: Actor, kind: str, ms: float | None = None, rate: floa
     # Keep only faults younger than an hour: replicas started since then ignore the rest anyway.
     write_faults([f for f in current["faults"] if f.get("at", 0) > time.time() - 3600] + [fault])
     with transaction.atomic():
-        audit_record(actor=actor, action="demo.fault", target=component, after=fault)
+        record_change(actor=actor, action="demo.fault", target=component, after=fault)
     return {"kind": kind, "component": component.name, **params}
 
 
@@ -203,4 +203,4 @@ def faults_clear(*, actor: Actor) -> None:
     component = Component.objects.filter(name=DEMO_NAME, tags__contains=["demo"]).order_by("pk").first()
     if component is not None:
         with transaction.atomic():
-            audit_record(actor=actor, action="demo.faults_cleared", target=component)
+            record_change(actor=actor, action="demo.faults_cleared", target=component)

@@ -114,6 +114,55 @@ def component_update_settings(
     return component
 
 
+COMPONENT_FIELDS = ("name", "type", "environment", "description", "tags")
+
+
+@transaction.atomic
+def component_update(
+    *,
+    actor: Actor,
+    component: Component,
+    depends_on: Iterable[Component] | None = None,
+    **fields: Any,
+) -> Component:
+    """Rename or re-describe a component, change its tags or what it depends on; validated, audited, live."""
+    unknown = set(fields) - set(COMPONENT_FIELDS)
+    if unknown:
+        raise DomainError(f"Unknown component field(s): {', '.join(sorted(unknown))}.")
+    component = Component.objects.select_for_update().get(pk=component.pk)
+    before = {name: getattr(component, name) for name in fields}
+    if "type" in fields and fields["type"] not in ComponentType.values:
+        raise DomainError(f"type must be one of {', '.join(ComponentType.values)}.")
+    tags = fields.get("tags", component.tags)
+    if not isinstance(tags, list) or len(tags) > 20 or not all(isinstance(t, str) and 0 < len(t) <= 40 for t in tags):
+        raise DomainError("tags must be a list of at most 20 words of at most 40 characters.")
+    name, environment = fields.get("name", component.name), fields.get("environment", component.environment)
+    clash = Component.objects.filter(owner_id=component.owner_id, name=name, environment=environment)
+    if clash.exclude(pk=component.pk).exists():
+        raise ConflictError(f"A component named {name!r} already exists in {environment!r}.")
+    for field, value in fields.items():
+        setattr(component, field, value)
+    component.save()
+    after = {name: getattr(component, name) for name in fields}
+    if depends_on is not None:
+        wanted = list(depends_on)
+        if any(d.owner_id != component.owner_id or d.pk == component.pk for d in wanted):
+            raise DomainError("A component depends only on other components of the same owner.")
+        before["depends_on"] = sorted(component.depends_on.values_list("pk", flat=True))
+        component.depends_on.set(wanted)
+        after["depends_on"] = sorted(d.pk for d in wanted)
+    record_change(
+        actor=actor,
+        action="component.update",
+        target=component,
+        before=before,
+        after=after,
+        event="component.updated",
+        data={"name": component.name},
+    )
+    return component
+
+
 @transaction.atomic
 def platform_components_ensure(*, actor: Actor, owner: Any, web_url: str | None = None) -> list[Component]:
     """The platform's own components and their probes for ``owner``, created where missing."""

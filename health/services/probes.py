@@ -19,12 +19,21 @@ from core314.redact import redact
 from core314.services import DomainError
 from core314.tenancy import Actor
 from health import probe_runners
-from health.models import Component, ExecutionRecord, Probe
+from health.models import Component, ExecutionRecord, Probe, ProbeKind
 from health.probe_runners import ProbeOutcome, ProbeSpec
 from health.services.status import components_mark_reported
 from health.signals import probe_outcomes_recorded, probes_due
 
 logger = logging.getLogger(__name__)
+
+
+def _probe_check(*, kind: str, interval_s: int, timeout_s: float, options: Any) -> None:
+    if kind not in ProbeKind.values:
+        raise DomainError(f"Unknown probe kind {kind!r}.")
+    if not 1 <= interval_s <= 86_400 or not 0 < timeout_s <= 60:
+        raise DomainError("interval_s must be 1..86400 and timeout_s 0..60 seconds.")
+    if options is not None and not isinstance(options, Mapping):
+        raise DomainError("options must be a JSON object.")
 
 
 @transaction.atomic
@@ -41,10 +50,7 @@ def probe_create(
     options: Mapping[str, Any] | None = None,
     enabled: bool = True,
 ) -> Probe:
-    if kind not in {k for k, _ in Probe._meta.get_field("kind").choices}:
-        raise DomainError(f"Unknown probe kind {kind!r}.")
-    if not 1 <= interval_s <= 86_400 or not 0 < timeout_s <= 60:
-        raise DomainError("interval_s must be 1..86400 and timeout_s 0..60 seconds.")
+    _probe_check(kind=kind, interval_s=interval_s, timeout_s=timeout_s, options=options)
     probe = Probe.objects.create(
         owner=component.owner,
         component=component,
@@ -62,6 +68,34 @@ def probe_create(
         action="probe.create",
         target=probe,
         after={"kind": kind, "target": redact(target), "interval_s": interval_s},
+    )
+    return probe
+
+
+PROBE_FIELDS = ("kind", "target", "interval_s", "timeout_s", "expected_status", "body_match", "options", "enabled")
+
+
+@transaction.atomic
+def probe_update(*, actor: Actor, probe: Probe, **fields: Any) -> Probe:
+    """Change what a probe checks and how often; validated as at creation, audited (the target redacted)."""
+    unknown = set(fields) - set(PROBE_FIELDS)
+    if unknown:
+        raise DomainError(f"Unknown probe field(s): {', '.join(sorted(unknown))}.")
+    probe = Probe.objects.select_for_update().get(pk=probe.pk)
+    merged = {name: fields.get(name, getattr(probe, name)) for name in PROBE_FIELDS}
+    _probe_check(
+        kind=merged["kind"], interval_s=merged["interval_s"], timeout_s=merged["timeout_s"], options=merged["options"]
+    )
+    before = {name: redact(str(getattr(probe, name))) for name in fields}
+    for name, value in fields.items():
+        setattr(probe, name, dict(value) if name == "options" else value)
+    probe.save()
+    record_change(
+        actor=actor,
+        action="probe.update",
+        target=probe,
+        before=before,
+        after={name: redact(str(getattr(probe, name))) for name in fields},
     )
     return probe
 

@@ -7,7 +7,7 @@ steps share.
 """
 
 from recovery.services.actions import last_good_version
-from recovery.services.actuators import actuator_save, deployment_record, process_control
+from recovery.services.actuators import actuator_save, deployment_mark, deployment_record, process_control
 from recovery.services.breakers import (
     BreakerView,
     breaker_close,
@@ -51,6 +51,7 @@ __all__ = [
     "breaker_view",
     "breakers_gate",
     "breakers_promote",
+    "deployment_mark",
     "deployment_record",
     "escalation_target_for",
     "escalation_target_save",

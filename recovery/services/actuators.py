@@ -63,6 +63,19 @@ def deployment_record(
     return deployment
 
 
+@transaction.atomic
+def deployment_mark(*, actor: Actor, deployment: Deployment, known_good: bool | None) -> Deployment:
+    """Say whether a recorded version is known good (rollbacks go to the newest one that is)."""
+    deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+    before = {"known_good": deployment.known_good}
+    deployment.known_good = known_good
+    deployment.save(update_fields=["known_good"])
+    record_change(
+        actor=actor, action="deployment.mark", target=deployment, before=before, after={"known_good": known_good}
+    )
+    return deployment
+
+
 def process_control(
     *, actor: Actor, actuator: Actuator, operation: str, version: str = "", replicas: int | None = None
 ) -> dict[str, Any]:
