@@ -11,7 +11,7 @@ from core314.settings import *  # noqa: F403 -- test settings extend the real on
 
 # Hashing passwords is deliberately slow; tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405 -- names from the real settings, imported above
 
 # Each test process gets its own Redis key space (heartbeats, metrics, channel groups, Celery queue), so
 # parallel workers and a running `make run` on the same Redis never see each other's keys.
@@ -19,9 +19,9 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
 # Two checkouts testing against one PostgreSQL/Redis (a developer and CI, say) must not share a test
 # database or key space: both names carry a hash of the checkout's path.
 _checkout = hashlib.sha1(str(BASE_DIR).encode()).hexdigest()[:6]  # noqa: S324, F405 -- a label, not security
-DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_checkout}"}  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_checkout}"}  # noqa: F405 -- names from the real settings, imported above
 REDIS_PREFIX = f"c314test-{_checkout}-{_worker}"
-CACHES["default"]["KEY_PREFIX"] = REDIS_PREFIX  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{REDIS_PREFIX}:asgi"  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = REDIS_PREFIX  # noqa: F405 -- names from the real settings, imported above
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{REDIS_PREFIX}:asgi"  # noqa: F405 -- names from the real settings, imported above
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}.default"
-CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{REDIS_PREFIX}:"}  # noqa: F405
+CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{REDIS_PREFIX}:"}  # noqa: F405 -- names from the real settings, imported above

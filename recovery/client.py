@@ -39,7 +39,7 @@ class CircuitBreakerClient:
             method=method,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 -- the operator's own Core314 URL, http(s) only
             return json.loads(response.read())
 
     def state(self, component: str | int) -> dict[str, Any]:

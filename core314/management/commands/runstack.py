@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-bootstrap", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        web_url = f"http://{'127.0.0.1' if options['host'] == '0.0.0.0' else options['host']}:{options['port']}"  # noqa: S104
+        web_url = f"http://{'127.0.0.1' if options['host'] == '0.0.0.0' else options['host']}:{options['port']}"  # noqa: S104 -- only compared with, never bound
         if not options["no_bootstrap"]:
             call_command("bootstrap", stdout=self.stdout, web_url=web_url, start_demo=True)
         python = sys.executable
