@@ -166,6 +166,19 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
     return rows, [mark]
 
 
+def html_pages(rows: dict[type[models.Model], models.Model]) -> list[str]:
+    """The pages people read, with ``rows`` (from ``_rows_for``) on the detail pages; the admin's too."""
+    from anomalies.models import AnomalySignal
+    from recovery.models import RecoveryAction
+
+    return [
+        "/system-monitor", "/anomaly-console", "/recovery-manager", "/selftest-panel", "/audit-log",
+        f"/system-monitor/components/{rows[Component].pk}", f"/anomaly-console/signals/{rows[AnomalySignal].pk}",
+        f"/recovery-manager/actions/{rows[RecoveryAction].pk}/", "/api/v1/docs/", "/admin/",
+        "/admin/health/component/", f"/admin/health/component/{rows[Component].pk}/change/",
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def world(owner: Any, other_user: Any, admin: Any, service_account: Any) -> World:
     owner_rows, owner_marks = _rows_for(owner, "alicemark")

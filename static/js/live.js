@@ -11,7 +11,6 @@
   var socket = null;
   var pingTimer = null;
   var lastPong = 0;
-  var reconnecting = false;
 
   function setState(state, label) {
     if (!status) return;
@@ -46,12 +45,9 @@
       delay = 1000;
       lastPong = Date.now();
       setState("open", "Live");
-      if (reconnecting) {
-        // Whatever changed while the socket was down: every live region refreshes once, now that new
-        // changes are heard again (refreshing before the socket is open could miss one in between).
-        reconnecting = false;
-        document.body.dispatchEvent(new CustomEvent("live-resync"));
-      }
+      // Whatever changed between the page's render (or the socket's loss) and now went to nobody: every live
+      // region refreshes once, now that new changes are heard (refreshing earlier could miss one in between).
+      document.body.dispatchEvent(new CustomEvent("live-resync"));
       pingTimer = setInterval(function () {
         if (socket.readyState !== WebSocket.OPEN) return;
         // A connection a proxy or NAT dropped without a close frame answers nothing: start over.
@@ -73,7 +69,6 @@
       // Full jitter keeps a restarted server from being hit by every page at the same instant.
       var wait = Math.random() * delay;
       delay = Math.min(delay * 2, maxDelay);
-      reconnecting = true;
       setTimeout(connect, wait);
     };
   }

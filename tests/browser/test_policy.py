@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 
-from anomalies.models import AnomalySignal
-from health.models import Component
-from recovery.models import RecoveryAction
 from tests.browser.conftest import screenshot
-from tests.test_tenancy_matrix import _rows_for
+from tests.test_tenancy_matrix import _rows_for, html_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -33,12 +30,7 @@ def test_every_page_works_under_the_policy(page_for: Any, admin: Any) -> None:
     page.add_init_script(COUNT_VIOLATIONS)
     missing: list[str] = []
     page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
-    urls = [
-        "/system-monitor", "/anomaly-console", "/recovery-manager", "/selftest-panel", "/audit-log",
-        f"/system-monitor/components/{rows[Component].pk}", f"/anomaly-console/signals/{rows[AnomalySignal].pk}",
-        f"/recovery-manager/actions/{rows[RecoveryAction].pk}/", "/api/v1/docs/", "/admin/",
-        "/admin/health/component/", f"/admin/health/component/{rows[Component].pk}/change/",
-    ]  # fmt: skip
+    urls = html_pages(rows)
     for url in urls:
         page.goto(url)
         page.wait_for_load_state("networkidle")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from selftest.registry import checks_in
 from tests.browser.conftest import screenshot
@@ -23,9 +24,8 @@ def test_run_now_and_watch_results_arrive_live(page_for: Any, asgi_server: str, 
         # Results arrive one by one over the socket; the page never reloads.
         page.wait_for_selector("#selftest-results tr[data-check='database']", timeout=15000)
         total = len(checks_in())
-        page.wait_for_function(
-            f"document.querySelectorAll('#selftest-results tr[data-check]').length === {total}", timeout=60000
-        )
+        # A locator assertion, not a JavaScript string: the page's policy forbids evaluating strings.
+        expect(page.locator("#selftest-results tr[data-check]")).to_have_count(total, timeout=60000)
     page.wait_for_selector("#run-line .badge", timeout=10000)
     assert page.locator("#selftest-results tr[data-check='fire_drill']").inner_text().lower().count("pass") >= 1
 

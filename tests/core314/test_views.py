@@ -154,19 +154,11 @@ INLINE = re.compile(
 def test_every_page_carries_a_strict_policy_and_no_inline_code(client_for: Any, admin: Any) -> None:
     """A strict CSP (no inline script, no eval) and a Permissions-Policy on every page; and no page relies on
     inline script, inline handlers or style attributes, which the policy would silently block."""
-    from tests.test_tenancy_matrix import _rows_for
+    from tests.test_tenancy_matrix import _rows_for, html_pages
 
     rows, _ = _rows_for(admin, "csp")
-    from anomalies.models import AnomalySignal
-    from health.models import Component
-    from recovery.models import RecoveryAction
 
-    urls = [
-        "/system-monitor", "/anomaly-console", "/recovery-manager", "/selftest-panel", "/audit-log",
-        f"/system-monitor/components/{rows[Component].pk}", f"/anomaly-console/signals/{rows[AnomalySignal].pk}",
-        f"/recovery-manager/actions/{rows[RecoveryAction].pk}/", "/api/v1/docs/", "/admin/",
-        "/admin/health/component/", f"/admin/health/component/{rows[Component].pk}/change/",
-    ]  # fmt: skip
+    urls = html_pages(rows)
     client = client_for(admin)
     for url in urls:
         response = client.get(url)
