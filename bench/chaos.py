@@ -237,8 +237,9 @@ def ours(stack: Stack, kind: str, watcher: Watcher) -> Trial:
     approved = False
     while time.monotonic() - t0 < TRIAL_LIMIT_S:
         if trial.detect_s is None:
-            signal = AnomalySignal.objects.filter(component__name=DEMO_NAME, created_at__gte=start).order_by("id")
-            signal = signal.first()
+            signal = (
+                AnomalySignal.objects.filter(component__name=DEMO_NAME, created_at__gte=start).order_by("id").first()
+            )
             if signal is not None:
                 trial.detect_s = (signal.created_at - start).total_seconds()
                 trial.notes.append(f"first signal: {signal.kind} on {signal.metric} (#{signal.pk})")

@@ -11,10 +11,15 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from csp import constants as csp_constants
 
 from core314 import embedded
 from core314.envconf import ConfigError, env_bool, env_float, env_int, env_list, env_optional, env_str
+
+# Generic classes that Django leaves unsubscriptable at run time (ModelAdmin[...], ...) take the type
+# parameters that django-stubs gives them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -67,8 +67,12 @@ def deadman(*, now: datetime | None = None) -> dict[str, Any]:
 
     now = now or timezone.now()
     interval = settings.CORE314_SELFTEST_INTERVAL
-    last = SelfTestRun.objects.filter(trigger="schedule").order_by("-started_at").values_list("started_at", flat=True)
-    last = last.first()
+    last = (
+        SelfTestRun.objects.filter(trigger="schedule")
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
     limit = timedelta(seconds=3 * interval)
     if last is not None and now - last <= limit:
         return {"ok": True, "detail": f"last scheduled run {(now - last).total_seconds():.0f} s ago", "last": last}

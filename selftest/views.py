@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from core314.filtering import filter_bar, filter_page
+from core314.http import HtmxHttpRequest
 from core314.pagination import keyset_page
 from core314.services import DomainError
 from core314.tenancy import owned
@@ -16,7 +17,7 @@ from selftest.registry import REGISTRY, Check, checks_in
 
 
 @login_required
-def selftest_panel(request: HttpRequest) -> HttpResponse:
+def selftest_panel(request: HtmxHttpRequest) -> HttpResponse:
     run = selectors.latest_run(actor=request.user)
     results = filter_page(
         filters.ResultFilter, request, selectors.result_list(actor=request.user, run_id=run.pk if run else -1)

@@ -31,8 +31,8 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
             RecoveryAction.objects.select_for_update(of=("self",))
             .select_related("signal", "policy")
             .filter(pk=action_id)
+            .first()
         )
-        action = action.first()
         if action is None or action.verified_at or action.status != ActionStatus.SUCCEEDED or not action.in_flight:
             return action
         component = Component.objects.select_for_update().get(pk=action.component_id)
