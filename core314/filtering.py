@@ -44,8 +44,8 @@ def scoped_choices(selector: Callable[..., QuerySet[Any]]) -> QuerySet[Any]:
         actor: Actor = getattr(request, "user", None)
         return selector(actor=actor)
 
-    # django-filter calls a callable ``queryset`` with the request (documented; QuerySetRequestMixin), but
-    # its stubs admit only a QuerySet: the callable is typed as what it stands for, here and only here.
+    # django-filter calls a callable ``queryset`` with the request (documented: QuerySetRequestMixin), but its
+    # stubs accept only a QuerySet for ``ModelChoiceFilter(queryset=...)``: typed as the queryset it yields.
     return cast("QuerySet[Any]", queryset)
 
 

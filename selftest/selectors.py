@@ -97,7 +97,7 @@ def summary(*, actor: Actor) -> dict[str, Any]:
     for category, result, n in results.order_by().values_list("category", "result").annotate(n=Count("id")):
         by_category.setdefault(category, {})[result] = n
     recent = SelfTestRun.objects.visible_to(actor).filter(health_score__isnull=False).order_by("-started_at")[:10]
-    scores = [r.health_score for r in recent]
+    scores = [r.health_score for r in recent if r.health_score is not None]  # all are (the filter above)
     return {
         "latest_run": run.pk if run else None,
         "status": run.status if run else None,

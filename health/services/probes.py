@@ -41,7 +41,7 @@ def probe_create(
     options: Mapping[str, Any] | None = None,
     enabled: bool = True,
 ) -> Probe:
-    if kind not in {k for k, _ in Probe._meta.get_field("kind").choices}:
+    if kind not in {k for k, _ in Probe._meta.get_field("kind").choices or ()}:
         raise DomainError(f"Unknown probe kind {kind!r}.")
     if not 1 <= interval_s <= 86_400 or not 0 < timeout_s <= 60:
         raise DomainError("interval_s must be 1..86400 and timeout_s 0..60 seconds.")

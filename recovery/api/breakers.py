@@ -111,5 +111,5 @@ class CircuitBreakerViewSet(OwnedReadOnlyViewSet[CircuitBreaker]):
         breaker = self.get_object()
         body = BreakerReportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        breaker = services.breaker_record_trial(component_id=breaker.component_id, ok=body.validated_data["ok"])
-        return Response(CircuitBreakerSerializer(breaker).data)
+        recorded = services.breaker_record_trial(component_id=breaker.component_id, ok=body.validated_data["ok"])
+        return Response(CircuitBreakerSerializer(recorded).data)

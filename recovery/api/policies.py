@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import serializers, viewsets
 
 from core314.api import OwnedViewSetMixin
@@ -36,6 +37,8 @@ class RecoveryPolicyViewSet(OwnedViewSetMixin[RecoveryPolicy], viewsets.ModelVie
 
     def perform_update(self, serializer: serializers.BaseSerializer[RecoveryPolicy]) -> None:
         policy = serializer.instance
+        if policy is None:  # DRF's update() always hands the serializer its instance
+            raise ImproperlyConfigured("perform_update without an instance")
         serializer.instance = services.policy_save(
             actor=self.request.user, owner=policy.owner, policy=policy, **serializer.validated_data
         )

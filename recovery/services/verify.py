@@ -43,7 +43,7 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
             .exclude(window_start__gt=now)
             .order_by("window_start")
         )
-        if metric:
+        if metric and signal is not None:  # a metric is only read from a signal
             values = [getattr(e, metric) for e in events if getattr(e, metric) is not None]
             low, high = _band(signal, metric)
             judgement = judge(
