@@ -10,7 +10,7 @@ from core314.admin import OwnedAdminMixin
 
 
 @admin.register(AnomalySignal)
-class AnomalySignalAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class AnomalySignalAdmin(OwnedAdminMixin, admin.ModelAdmin[AnomalySignal]):
     list_display = [
         "last_seen_at",
         "component",
@@ -29,7 +29,7 @@ class AnomalySignalAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Silence)
-class SilenceAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class SilenceAdmin(OwnedAdminMixin, admin.ModelAdmin[Silence]):
     list_display = ["component", "kind", "starts_at", "ends_at", "reason", "owner"]
     list_filter = ["kind"]
     search_fields = ["reason", "component__name"]
@@ -58,7 +58,7 @@ class SilenceAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DetectionSettings)
-class DetectionSettingsAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class DetectionSettingsAdmin(OwnedAdminMixin, admin.ModelAdmin[DetectionSettings]):
     list_display = ["component", "enabled", "threshold", "window", "min_duration", "min_history", "resolve_after_s"]
     list_filter = ["enabled"]
     search_fields = ["component__name"]
@@ -75,7 +75,7 @@ class DetectionSettingsAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(DetectorState)
-class DetectorStateAdmin(admin.ModelAdmin):
+class DetectorStateAdmin(admin.ModelAdmin[DetectorState]):
     list_display = ["component", "metric", "last_window_start", "updated_at"]
     search_fields = ["component__name", "metric"]
     readonly_fields = ["component", "metric", "state", "last_window_start", "updated_at"]

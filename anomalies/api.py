@@ -17,7 +17,7 @@ from core314.services import DomainError
 from health.models import Component
 
 
-class AnomalySignalSerializer(serializers.ModelSerializer):
+class AnomalySignalSerializer(serializers.ModelSerializer[AnomalySignal]):
     component_name = serializers.CharField(source="component.name", read_only=True)
 
     class Meta:
@@ -26,11 +26,11 @@ class AnomalySignalSerializer(serializers.ModelSerializer):
         read_only_fields = [f.name for f in AnomalySignal._meta.concrete_fields]
 
 
-class NoteSerializer(serializers.Serializer):
+class NoteSerializer(serializers.Serializer[Any]):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
-class AnomalySignalViewSet(OwnedReadOnlyViewSet):
+class AnomalySignalViewSet(OwnedReadOnlyViewSet[AnomalySignal]):
     """Anomaly signals: one per ongoing incident of one kind on one metric of one component."""
 
     queryset = AnomalySignal.objects.all()
@@ -64,7 +64,7 @@ class AnomalySignalViewSet(OwnedReadOnlyViewSet):
         return Response(selectors.signal_statistics(actor=request.user, window=span))
 
 
-class SilenceSerializer(serializers.ModelSerializer):
+class SilenceSerializer(serializers.ModelSerializer[Silence]):
     kind = serializers.ChoiceField(choices=[("", "any"), *AnomalyKind.choices], required=False, default="")
 
     class Meta:
@@ -73,7 +73,7 @@ class SilenceSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "owner", "created_by", "created_at"]
 
 
-class SilenceViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SilenceViewSet(OwnedViewSetMixin[Silence], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Silence]):
     """Maintenance windows: signals still record but do not notify or trigger healing."""
 
     queryset = Silence.objects.all()
@@ -82,7 +82,7 @@ class SilenceViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
     filterset_class = filters.SilenceFilter
     ordering_fields = ["created_at"]
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Silence]) -> None:
         data = serializer.validated_data
         serializer.instance = services.silence_create(
             actor=self.request.user,
@@ -99,7 +99,7 @@ class SilenceViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOn
         return Response(SilenceSerializer(silence).data)
 
 
-class DetectionSettingsSerializer(serializers.ModelSerializer):
+class DetectionSettingsSerializer(serializers.ModelSerializer[DetectionSettings]):
     component_name = serializers.CharField(source="component.name", read_only=True)
 
     class Meta:
@@ -111,7 +111,9 @@ class DetectionSettingsSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "owner", "updated_at"]
 
 
-class DetectionSettingsViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class DetectionSettingsViewSet(
+    OwnedViewSetMixin[DetectionSettings], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[DetectionSettings]
+):
     """Per-component detector overrides: sensitivity (threshold), window, minimum duration, warm-up."""
 
     queryset = DetectionSettings.objects.all()
@@ -120,13 +122,13 @@ class DetectionSettingsViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, views
     pagination_class = None
     filterset_class = filters.DetectionSettingsFilter
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[DetectionSettings]) -> None:
         data = dict(serializer.validated_data)
         component = data.pop("component")
         serializer.instance = services.detection_settings_update(actor=self.request.user, component=component, **data)
 
 
-class GenericAlertSerializer(serializers.Serializer):
+class GenericAlertSerializer(serializers.Serializer[Any]):
     """A documented, monitor-neutral alert: one object, or ``{"alerts": [...]}`` of them."""
 
     component = serializers.IntegerField(required=False)
@@ -144,7 +146,7 @@ class GenericAlertSerializer(serializers.Serializer):
         return data
 
 
-class AlertmanagerAlertSerializer(serializers.Serializer):
+class AlertmanagerAlertSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=["firing", "resolved"])
     labels = serializers.DictField(child=serializers.CharField())
     annotations = serializers.DictField(child=serializers.CharField(), required=False)
@@ -154,7 +156,7 @@ class AlertmanagerAlertSerializer(serializers.Serializer):
     fingerprint = serializers.CharField(required=False)
 
 
-class AlertmanagerPayloadSerializer(serializers.Serializer):
+class AlertmanagerPayloadSerializer(serializers.Serializer[Any]):
     """Alertmanager's webhook body (version 4); only the fields Core314 reads are listed."""
 
     version = serializers.CharField(required=False)
@@ -162,14 +164,14 @@ class AlertmanagerPayloadSerializer(serializers.Serializer):
     alerts = AlertmanagerAlertSerializer(many=True)
 
 
-class AlertOutcomeSerializer(serializers.Serializer):
+class AlertOutcomeSerializer(serializers.Serializer[Any]):
     fingerprint = serializers.CharField()
     component = serializers.CharField(allow_null=True)
     result = serializers.ChoiceField(choices=["opened", "updated", "resolved", "ignored", "unmatched"])
     signal_id = serializers.IntegerField(allow_null=True)
 
 
-class AlertOutcomesSerializer(serializers.Serializer):
+class AlertOutcomesSerializer(serializers.Serializer[Any]):
     results = AlertOutcomeSerializer(many=True)
 
 

@@ -224,13 +224,13 @@ def run(
         for stamp_texts, stamps, value_texts, values in order.ordered(_chunks(source)):
             lines = []
             for stamp_text, stamp, value_text, value in zip(stamp_texts, stamps, value_texts, values, strict=True):
-                result = step(stamp, value)
-                if result is None:
+                judged = step(stamp, value)
+                if judged is None:
                     flag = False
                     lines.append(f"{stamp_text},{value_text},0.0000,0\n")
                 else:
-                    flag = result[2]
-                    lines.append(f"{stamp_text},{value_text},{result[0]:.4f},{1 if flag else 0}\n")
+                    flag = judged[2]
+                    lines.append(f"{stamp_text},{value_text},{judged[0]:.4f},{1 if flag else 0}\n")
                 if flag:
                     anomalies += 1
                 if labels is not None:

@@ -219,7 +219,7 @@ class Detector:
             at = int((timestamp % DAY) / DAY * daily)
             today = int(timestamp // DAY)
             if excursion:
-                peaks: dict[int, float] = {}
+                peaks: dict[float, float] = {}  # day number → peak (the pairs in self.daily are floats)
                 for k in (at - 1, at, at + 1):
                     for day, peak in self.daily.get(k % daily, ()):
                         if today - cfg.daily_cycles <= day < today and peak > peaks.get(day, 0.0):
@@ -372,8 +372,8 @@ class Detector:
         n = len(self.window.order)
         if n < cfg.min_history:
             return None
-        offset = 0.0
-        if cfg.season_buckets > 0 and timestamp - self.first_ts >= cfg.season_min_cycles * cfg.season_period_s:
+        offset = 0.0  # first_ts is set by now (the window holds points); `or 0.0` only narrows its type
+        if cfg.season_buckets > 0 and timestamp - (self.first_ts or 0.0) >= cfg.season_min_cycles * cfg.season_period_s:
             offset = self._season_offset(timestamp)
         data = self.window.sorted
         middle = n // 2

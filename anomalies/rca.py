@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core314.redact import redact
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 ACTIONS = {
     "restart_function", "scale_up", "scale_down", "clear_cache", "reset_connection", "rollback_deployment",
@@ -62,7 +65,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def build_messages(facts: dict[str, Any]) -> list[dict[str, str]]:
+def build_messages(facts: dict[str, Any]) -> list[ChatCompletionMessageParam]:
     data = json.dumps(_clean(facts), sort_keys=True, default=str)
     # The data block cannot be closed from inside: a literal closing tag in the data is defused.
     data = data.replace("</data>", "<\\/data>")
@@ -106,7 +109,7 @@ def ask(
     client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=retries)
     response = client.chat.completions.create(
         model=model,
-        messages=build_messages(facts),  # type: ignore[arg-type]
+        messages=build_messages(facts),
         temperature=0,
         max_tokens=600,
         response_format={"type": "json_object"},

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from anomalies import filters, selectors, services
 from anomalies.models import AnomalyKind, AnomalySignal, Silence
 from core314.filtering import filter_bar, filter_page
+from core314.http import HtmxHttpRequest
 from core314.pagination import keyset_page
 from core314.params import parse_id
 from core314.services import DomainError
@@ -27,7 +28,7 @@ SIGNAL_FILTERS = ["status", "severity", "kind", "component", "range"]
 
 
 @login_required
-def anomaly_console(request: HttpRequest) -> HttpResponse:
+def anomaly_console(request: HtmxHttpRequest) -> HttpResponse:
     now = timezone.now()
     signals = filter_page(
         filters.SignalFilter, request, selectors.signal_list(actor=request.user), defaults={"range": "7d"}
@@ -53,7 +54,7 @@ def _signals(actor: Actor) -> QuerySet[AnomalySignal]:
 
 @login_required
 @owned(AnomalySignal, "signal", queryset=_signals)
-def signal_detail(request: HttpRequest, signal: AnomalySignal) -> HttpResponse:
+def signal_detail(request: HtmxHttpRequest, signal: AnomalySignal) -> HttpResponse:
     context = {
         "signal": signal,
         "symptoms": selectors.signal_list(actor=request.user).filter(cause=signal),

@@ -44,7 +44,8 @@ TRIAL_LIMIT_S = 60.0
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def get(url: str, timeout: float = 1.0) -> tuple[int, float, bytes]:
@@ -237,8 +238,9 @@ def ours(stack: Stack, kind: str, watcher: Watcher) -> Trial:
     approved = False
     while time.monotonic() - t0 < TRIAL_LIMIT_S:
         if trial.detect_s is None:
-            signal = AnomalySignal.objects.filter(component__name=DEMO_NAME, created_at__gte=start).order_by("id")
-            signal = signal.first()
+            signal = (
+                AnomalySignal.objects.filter(component__name=DEMO_NAME, created_at__gte=start).order_by("id").first()
+            )
             if signal is not None:
                 trial.detect_s = (signal.created_at - start).total_seconds()
                 trial.notes.append(f"first signal: {signal.kind} on {signal.metric} (#{signal.pk})")
@@ -252,7 +254,7 @@ def ours(stack: Stack, kind: str, watcher: Watcher) -> Trial:
             approved = True
             trial.notes.append("approval step (approved at once)")
         first = actions.filter(started_at__isnull=False).order_by("started_at").first()
-        if first is not None and trial.action_s is None:
+        if first is not None and first.started_at is not None and trial.action_s is None:
             trial.action_s = (first.started_at - start).total_seconds()
             trial.action = first.action_type
             trial.right_action = first.action_type == EXPECTED[kind]
@@ -359,7 +361,7 @@ def baseline(base: Baseline, kind: str, watcher: Watcher, limit_s: float) -> Tri
             break
         time.sleep(0.05)
     if kind == "bad_release":
-        trial.action_s = trial.action = None  # the deploy itself restarted it; nothing healed
+        trial.action_s = None  # the deploy itself restarted it; nothing healed
         trial.action = ""
     return trial
 
@@ -367,7 +369,7 @@ def baseline(base: Baseline, kind: str, watcher: Watcher, limit_s: float) -> Tri
 # --- Soak ---------------------------------------------------------------------------------------------------
 
 
-def soak(minutes: float) -> dict[str, int]:
+def soak(minutes: float) -> dict[str, float]:
     from django.utils import timezone
 
     from anomalies.models import AnomalySignal
@@ -399,7 +401,7 @@ def _fmt(values: list[float | None], pick: Callable[[list[float]], float]) -> st
     return text + (f" ({len(values) - len(got)} missed)" if len(got) < len(values) else "")
 
 
-def section(ours_trials: list[Trial], base_trials: list[Trial], soaked: dict[str, int]) -> str:
+def section(ours_trials: list[Trial], base_trials: list[Trial], soaked: dict[str, float]) -> str:
     lines = [
         "## Chaos: time to heal each fault, against a supervisor plus a Kubernetes-default liveness probe",
         "",

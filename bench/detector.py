@@ -19,8 +19,10 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from anomalies import backtest
 from anomalies.detector import Detector, DetectorConfig
@@ -69,7 +71,9 @@ def _load(path: Path) -> tuple[list[float], list[list[float]], list[int]]:
         header = next(reader)
         metric_cols = [i for i, h in enumerate(header) if h not in {"timestamp", "label"}]
         has_label = "label" in header
-        stamps, columns, labels = [], [[] for _ in metric_cols], []
+        stamps: list[float] = []
+        columns: list[list[float]] = [[] for _ in metric_cols]
+        labels: list[int] = []
         for row in reader:
             stamps.append(float(row[0]))
             for k, i in enumerate(metric_cols):
@@ -90,7 +94,10 @@ def kinds() -> dict[str, str]:
         return {Path(row["file"]).name: row["kind"] for row in csv.DictReader(handle)}
 
 
-def _series(part: str):
+Series = tuple[list[float], list[list[float]], list[int]]
+
+
+def _series(part: str) -> Iterator[tuple[Path, list[float], list[list[float]], list[int], Series | None]]:
     """Each labelled file of a part: (path, stamps, metric columns, labels, history or None)."""
     history_dir = DATASETS / part.split("/")[0] / "history"
     for path in sorted((DATASETS / part).glob("*.csv")):
@@ -193,7 +200,13 @@ def zscore_part(part: str, threshold: float, scores: list[tuple[list[int], list[
 def zscore_pager_threshold(corpus: str, scores: list[tuple[list[int], list[float], int]]) -> float:
     """The rolling z-score's threshold with the best standard pager score on the corpus's tune half."""
     grid = [round(3.0 * 1.05**k, 4) for k in range(60)]  # 3 … ~53
-    return max(grid, key=lambda t: zscore_part(f"{corpus}/tune", t, scores).pager.standard)
+
+    def standard(threshold: float) -> float:
+        score = zscore_part(f"{corpus}/tune", threshold, scores).pager
+        assert score is not None
+        return score.standard
+
+    return max(grid, key=standard)
 
 
 def replay_speed(n: int = 1_000_000) -> tuple[float, float]:
@@ -216,7 +229,7 @@ def replay_speed(n: int = 1_000_000) -> tuple[float, float]:
 
 # Each mechanism switched off (the rest at their defaults), and each default nudged: what the validation
 # score owes to each part, and how close to an edge the chosen values sit.
-ABLATIONS = [
+ABLATIONS: list[tuple[str, dict[str, Any]]] = [
     ("all defaults", {}),
     ("no memory of recurring excursions", {"recurrence": False}),
     ("no relearning of a new level", {"relearn": 0}),
@@ -236,7 +249,7 @@ NUDGES = [
     ("relearn", 60),
 ]
 # The component-level decision (ASD): the pager's settings switched or nudged, and the per-metric threshold.
-PAGER_ABLATIONS = [
+PAGER_ABLATIONS: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = [
     ("pager defaults (3 metrics within 3 timestamps, calm 2)", {}, {}),
     ("any metric pages (before the pager)", None, {}),
     ("`corroborate` 3 → 1 (one metric opens the incident; joins and calm as the default)", {"corroborate": 1}, {}),
@@ -317,7 +330,8 @@ def run() -> str:
     pager_config = PagerConfig()
     if not DATASETS.exists():
         return f"## Anomaly detector\n\nSkipped: no datasets at `{DATASETS}` (set CORE314_DATASETS).\n"
-    rows, limits = [], []
+    rows: list[str] = []
+    limits: list[str] = []
     zscores = {part: zscore_scores(part) for part in PARTS}
     searched = {c: zscore_pager_threshold(c, zscores[f"{c}/tune"]) for c in ("cmd", "asd")}
     for part in PARTS:

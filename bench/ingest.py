@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -45,7 +46,8 @@ class Result:
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _bench_url(base: str) -> str:
@@ -58,7 +60,7 @@ def _bench_url(base: str) -> str:
     return f"{prefix}/{name}_bench"
 
 
-def _events(component: int, n: int, start: datetime) -> list[dict]:
+def _events(component: int, n: int, start: datetime) -> list[dict[str, Any]]:
     return [
         {"component": component, "window_start": (start + timedelta(milliseconds=i)).isoformat(),
          "latency_p95_ms": 100 + i % 50, "error_rate": 0.01, "availability": 1.0, "request_count": 100,
@@ -131,7 +133,9 @@ def run() -> Result:
     print("[ingest] COPY ceiling…", flush=True)
     rows = 200_000
     with psycopg.connect(url) as conn, conn.cursor() as cursor:
-        owner = cursor.execute("SELECT id FROM auth_user WHERE username = 'bench'").fetchone()[0]
+        found = cursor.execute("SELECT id FROM auth_user WHERE username = 'bench'").fetchone()
+        assert found is not None  # created above
+        owner = found[0]
         began = time.perf_counter()
         with cursor.copy(
             "COPY system_health_events (owner_id, component_id, window_start, window_end, source, status, "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -15,13 +15,21 @@ from django.http import HttpRequest
 from core314 import services
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.services import DomainError
+from core314.tenancy import OwnedQuerySet
 
 
 class _DryRun(Exception):
     """Raised inside the form's check so the service's writes are rolled back."""
 
 
-class OwnedAdminMixin:
+if TYPE_CHECKING:
+    # For the type checker the mixin is the ModelAdmin it is always mixed into, so its super() calls are typed.
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class OwnedAdminMixin(_AdminBase):
     """Scopes an owned model's admin through ``visible_to``, and lets rows change only through services.
 
     An admin that may add or change rows says how in ``save_through_service`` (returning the saved row); its
@@ -33,39 +41,39 @@ class OwnedAdminMixin:
     deletable = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).visible_to(request.user)  # type: ignore[misc]
+        return cast(OwnedQuerySet[Any], super().get_queryset(request)).visible_to(request.user)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         related = db_field.related_model
         if hasattr(related._default_manager.all(), "visible_to"):
             kwargs["queryset"] = related._default_manager.visible_to(request.user)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         related = db_field.related_model
         if hasattr(related._default_manager.all(), "visible_to"):
             kwargs["queryset"] = related._default_manager.visible_to(request.user)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[misc]
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     # --- Changes go through services ---------------------------------------------------------------------
 
-    def save_through_service(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> models.Model:
+    def save_through_service(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> models.Model:
         raise NotImplementedError
 
     def _saves(self) -> bool:
         return type(self).save_through_service is not OwnedAdminMixin.save_through_service
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return self._saves() and super().has_add_permission(request, *args)  # type: ignore[misc]
+        return self._saves() and super().has_add_permission(request, *args)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._saves() and super().has_change_permission(request, obj)  # type: ignore[misc]
+        return self._saves() and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.deletable and super().has_delete_permission(request, obj)  # type: ignore[misc]
+        return self.deletable and super().has_delete_permission(request, obj)
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        form_class = super().get_form(request, obj, change=change, **kwargs)
         model_admin = self
 
         class ServiceCheckedForm(form_class):  # type: ignore[misc,valid-type]  # built per request, as Django does
@@ -84,15 +92,15 @@ class OwnedAdminMixin:
 
         return ServiceCheckedForm
 
-    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
         saved = self.save_through_service(request, obj, form, change)
         obj.pk = saved.pk
         obj._state.adding = False
 
-    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+    def save_related(self, request: HttpRequest, form: ModelForm[Any], formsets: Any, change: bool) -> None:
         """The service set the row's relations (and audited them); the form's own m2m save would not."""
         for formset in formsets:
-            self.save_formset(request, form, formset, change=change)  # type: ignore[attr-defined]
+            self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         services.owned_row_delete(actor=request.user, row=obj, reason="deleted in the admin")
@@ -103,7 +111,7 @@ class OwnedAdminMixin:
 
 
 @admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class AuditLogEntryAdmin(OwnedAdminMixin, admin.ModelAdmin[AuditLogEntry]):
     list_display = [
         "created_at",
         "actor_label",
@@ -129,11 +137,14 @@ class AuditLogEntryAdmin(OwnedAdminMixin, admin.ModelAdmin):
         return False
 
 
-class ApiTokenInline(admin.TabularInline):
+TOKEN_FIELDS = ["name", "key_id", "created_at", "expires_at", "last_used_at", "revoked_at"]
+
+
+class ApiTokenInline(admin.TabularInline[ApiToken, ServiceAccount]):
     model = ApiToken
     extra = 0
-    fields = ["name", "key_id", "created_at", "expires_at", "last_used_at", "revoked_at"]
-    readonly_fields = fields
+    fields = ("name", "key_id", "created_at", "expires_at", "last_used_at", "revoked_at")
+    readonly_fields = TOKEN_FIELDS
     can_delete = False
     show_change_link = False
 
@@ -142,7 +153,7 @@ class ApiTokenInline(admin.TabularInline):
 
 
 @admin.register(ServiceAccount)
-class ServiceAccountAdmin(admin.ModelAdmin):
+class ServiceAccountAdmin(admin.ModelAdmin[ServiceAccount]):
     list_display = ["name", "owner", "write_enabled", "is_active", "created_at"]
     list_filter = ["write_enabled", "is_active"]
     search_fields = ["name", "owner__username", "description"]
@@ -151,9 +162,9 @@ class ServiceAccountAdmin(admin.ModelAdmin):
     actions = ["issue_token", "deactivate"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).visible_to(request.user).select_related("owner")
+        return ServiceAccount.objects.visible_to(request.user).select_related("owner")
 
-    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
         if change:
             services.service_account_update(
                 actor=request.user, account=obj, description=obj.description, write_enabled=obj.write_enabled
@@ -189,7 +200,7 @@ class ServiceAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = [
         "key_id",
         "service_account",
@@ -206,7 +217,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).visible_to(request.user).select_related("service_account")
+        return ApiToken.objects.visible_to(request.user).select_related("service_account")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens are issued from a service account, so the plaintext can be shown once
@@ -218,18 +229,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class IdempotencyKeyAdmin(OwnedAdminMixin, admin.ModelAdmin[IdempotencyKey]):
     list_display = ["created_at", "scope", "key", "response_status", "owner"]
     list_filter = ["scope", "response_status"]
     search_fields = ["key", "scope"]
     date_hierarchy = "created_at"
 
 
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[Any]):
     """Django's user admin, except that a new account is made by the service (audited, and the apps set up
     what a new user starts with)."""
 
-    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Any, form: ModelForm[Any], change: bool) -> None:
         if change:
             services.user_save(actor=request.user, user=obj, changed=list(form.changed_data))
             return

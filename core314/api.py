@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
-from rest_framework import mixins, serializers, status, viewsets
+from django.db.models import Model, QuerySet
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,8 +25,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """DRF's handler, plus domain errors (400/403/409) and model validation errors (400) with a message."""
     if isinstance(exc, DomainError):
         body: dict[str, Any] = {"detail": str(exc)}
-        if getattr(exc, "errors", None):
-            body["errors"] = exc.errors
+        errors = getattr(exc, "errors", None)
+        if errors:
+            body["errors"] = errors
         return Response(body, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
@@ -34,7 +35,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return drf_exception_handler(exc, context)
 
 
-class OwnedViewSetMixin:
+_MT = TypeVar("_MT", bound=Model)
+
+
+class OwnedViewSetMixin(generics.GenericAPIView[_MT]):
     """Every API viewset over an owned table derives from this; the scope is applied here, not per view.
 
     The list comes from the same selector the page reads (``selector``, called with the request's actor), and
@@ -43,23 +47,21 @@ class OwnedViewSetMixin:
     one its page uses.
     """
 
-    request: Request
-    queryset: QuerySet[Any]
-    selector: Callable[..., QuerySet[Any]]
+    selector: Callable[..., QuerySet[_MT]]
 
-    def get_queryset(self) -> QuerySet[Any]:
+    def get_queryset(self) -> QuerySet[_MT]:
         selector = getattr(type(self), "selector", None)
         if selector is None:
             raise ImproperlyConfigured(f"{type(self).__name__} reads no selector")
-        queryset = selector(actor=self.request.user)
+        queryset: QuerySet[_MT] = selector(actor=self.request.user)
         if not getattr(queryset, "is_scoped", False):
             raise ImproperlyConfigured(f"{type(self).__name__}'s selector does not scope through visible_to")
         return queryset
 
-    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer:
+    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer[_MT]:
         """Related fields that point at owned tables accept only rows the caller may see (as netbox's
         base classes do), so a client cannot attach its row to someone else's component."""
-        serializer = super().get_serializer(*args, **kwargs)  # type: ignore[misc]
+        serializer = super().get_serializer(*args, **kwargs)
         for field in getattr(serializer, "fields", {}).values():
             related = getattr(field, "child_relation", field)
             model = getattr(getattr(related, "queryset", None), "model", None)  # a manager or a queryset
@@ -68,18 +70,18 @@ class OwnedViewSetMixin:
         return serializer
 
 
-class OwnedReadOnlyViewSet(OwnedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+class OwnedReadOnlyViewSet(OwnedViewSetMixin[_MT], viewsets.ReadOnlyModelViewSet[_MT]):
     pass
 
 
-class OwnedGenericViewSet(OwnedViewSetMixin, viewsets.GenericViewSet):
+class OwnedGenericViewSet(OwnedViewSetMixin[_MT], viewsets.GenericViewSet[_MT]):
     pass
 
 
 # --- Audit log ---------------------------------------------------------------------------------------
 
 
-class AuditLogEntrySerializer(serializers.ModelSerializer):
+class AuditLogEntrySerializer(serializers.ModelSerializer[AuditLogEntry]):
     class Meta:
         model = AuditLogEntry
         fields = [
@@ -100,7 +102,7 @@ class AuditLogEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AuditLogViewSet(OwnedReadOnlyViewSet):
+class AuditLogViewSet(OwnedReadOnlyViewSet[AuditLogEntry]):
     """The decision audit log: who changed what, when and why. Read-only."""
 
     queryset = AuditLogEntry.objects.all()
@@ -113,14 +115,14 @@ class AuditLogViewSet(OwnedReadOnlyViewSet):
 # --- Service accounts and tokens ---------------------------------------------------------------------
 
 
-class ServiceAccountSerializer(serializers.ModelSerializer):
+class ServiceAccountSerializer(serializers.ModelSerializer[ServiceAccount]):
     class Meta:
         model = ServiceAccount
         fields = ["id", "owner", "name", "description", "write_enabled", "is_active", "created_at"]
         read_only_fields = ["id", "owner", "is_active", "created_at"]
 
 
-class TokenSerializer(serializers.ModelSerializer):
+class TokenSerializer(serializers.ModelSerializer[ApiToken]):
     class Meta:
         model = ApiToken
         fields = [
@@ -143,16 +145,16 @@ class IssuedTokenSerializer(TokenSerializer):
         fields = [*TokenSerializer.Meta.fields, "token"]
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class ServiceAccountViewSet(
-    OwnedViewSetMixin,
+    OwnedViewSetMixin[ServiceAccount],
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
-    viewsets.GenericViewSet,
+    viewsets.GenericViewSet[ServiceAccount],
 ):
     """Service accounts act for their owner through tokens. Only humans manage them."""
 
@@ -163,7 +165,7 @@ class ServiceAccountViewSet(
     filterset_class = ServiceAccountFilter
     ordering_fields = ["name", "created_at"]
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[ServiceAccount]) -> None:
         data = serializer.validated_data
         serializer.instance = services.service_account_create(
             actor=self.request.user,
@@ -199,7 +201,7 @@ class ServiceAccountViewSet(
         return Response(data, status=status.HTTP_201_CREATED)
 
 
-class TokenViewSet(OwnedReadOnlyViewSet):
+class TokenViewSet(OwnedReadOnlyViewSet[ApiToken]):
     queryset = ApiToken.objects.all()
     selector = staticmethod(selectors.api_token_list)
     serializer_class = TokenSerializer

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import django_filters
 from django.db.models import Model, QuerySet
@@ -36,7 +36,7 @@ class SinceFilter(django_filters.ChoiceFilter):
         return qs.filter(**{f"{self.field_name}__gte": timezone.now() - span})
 
 
-def scoped_choices(selector: Callable[..., QuerySet[Any]]) -> Callable[[Any], QuerySet[Any]]:
+def scoped_choices(selector: Callable[..., QuerySet[Any]]) -> QuerySet[Any]:
     """The queryset of a related-row filter, scoped to the caller: another tenant's id is not a valid choice
     (the same answer as an id that does not exist)."""
 
@@ -44,18 +44,23 @@ def scoped_choices(selector: Callable[..., QuerySet[Any]]) -> Callable[[Any], Qu
         actor: Actor = getattr(request, "user", None)
         return selector(actor=actor)
 
-    return queryset
+    # django-filter calls a callable ``queryset`` with the request (documented: QuerySetRequestMixin), but its
+    # stubs accept only a QuerySet for ``ModelChoiceFilter(queryset=...)``: typed as the queryset it yields.
+    return cast("QuerySet[Any]", queryset)
+
+
+F = TypeVar("F", bound=django_filters.FilterSet)
 
 
 def filter_page(
-    filterset_class: type[django_filters.FilterSet],
+    filterset_class: type[F],
     request: HttpRequest,
     queryset: QuerySet[Any],
     *,
     defaults: Mapping[str, str] | None = None,
-) -> django_filters.FilterSet:
+) -> F:
     """The page's side of a list's filter: the query string over ``defaults``; invalid values are dropped."""
-    data = dict(defaults or {})
+    data: dict[str, Any] = dict(defaults or {})
     data.update({key: value for key, value in request.GET.items() if value != ""})
     filterset = filterset_class(data, queryset=queryset, request=request)
     filterset.is_valid()  # fills form.cleaned_data without the invalid fields; .qs then ignores them

@@ -104,11 +104,11 @@ class PlatformCollector(Collector):
         yield from self._gauges()
 
     def _counters(self) -> Iterator[Any]:
-        from core314.redis import get_redis, key
+        from core314.redis import get_redis, key, text
 
         families: dict[str, CounterMetricFamily] = {}
         for raw_field, raw_value in get_redis().hgetall(key(COUNTERS)).items():
-            name, labels_json = raw_field.decode().split("|", 1)
+            name, labels_json = text(raw_field).split("|", 1)
             labels = json.loads(labels_json)
             if name not in families:
                 families[name] = CounterMetricFamily(name, HELP.get(name, name), labels=sorted(labels))
@@ -116,11 +116,11 @@ class PlatformCollector(Collector):
         yield from families.values()
 
     def _histograms(self) -> Iterator[Any]:
-        from core314.redis import get_redis, key
+        from core314.redis import get_redis, key, text
 
         series: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
         for raw_field, raw_value in get_redis().hgetall(key(HISTOGRAMS)).items():
-            name, labels_json, part = raw_field.decode().split("|", 2)
+            name, labels_json, part = text(raw_field).split("|", 2)
             series[(name, labels_json)][part] = float(raw_value)
         families: dict[str, HistogramMetricFamily] = {}
         for (name, labels_json), parts in sorted(series.items()):

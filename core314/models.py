@@ -76,7 +76,7 @@ class AuditLogEntry(OwnedModel):
         SYSTEM = "system", "System task"
 
     # Null owner: a platform-wide entry, which only administrators see.
-    owner = models.ForeignKey(
+    owner = models.ForeignKey(  # type: ignore[assignment]  # nullable here: widens OwnedModel.owner's type
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", null=True, blank=True
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

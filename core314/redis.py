@@ -15,3 +15,8 @@ def get_redis() -> redis.Redis:
 
 def key(*parts: str) -> str:
     return ":".join([settings.REDIS_PREFIX, *parts])
+
+
+def text(value: bytes | str) -> str:
+    """A hash field or value as text: the client returns bytes (redis-py types it as either)."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -41,11 +41,11 @@ def check_redis() -> tuple[bool, str]:
 def worker_heartbeats() -> dict[str, float]:
     """Seconds since each worker's last heartbeat."""
     from core314.celery_hooks import WORKER_HEARTBEAT_KEY
-    from core314.redis import get_redis, key
+    from core314.redis import get_redis, key, text
 
     now = time.time()
     raw = get_redis().hgetall(key(WORKER_HEARTBEAT_KEY))
-    return {name.decode(): now - float(value) for name, value in raw.items()}
+    return {text(name): now - float(value) for name, value in raw.items()}
 
 
 def beat_age() -> float | None:

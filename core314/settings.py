@@ -9,12 +9,18 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from csp import constants as csp_constants
 
 from core314 import embedded
 from core314.envconf import ConfigError, env_bool, env_float, env_int, env_list, env_optional, env_str
+
+# Generic classes that Django leaves unsubscriptable at run time (ModelAdmin[...], ...) take the type
+# parameters that django-stubs gives them.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -175,7 +181,7 @@ CACHES = {
     }
 }
 
-CHANNEL_LAYERS = {
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {

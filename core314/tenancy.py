@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 
     Actor = AbstractBaseUser | AnonymousUser | None
 else:
@@ -46,7 +47,13 @@ def effective_owner_id(actor: Actor) -> int | None:
     if account is not None:
         owner = account.owner
         return owner.pk if owner.is_active and account.is_active else None
-    return actor.pk
+    pk: int = actor.pk
+    return pk
+
+
+def acting_user(actor: Actor) -> User | None:
+    """The user a ``*_by`` column records for ``actor``: the signed-in user, or None (a platform task)."""
+    return actor if isinstance(actor, get_user_model()) else None
 
 
 def effective_owner(actor: Actor) -> Any:
@@ -55,13 +62,16 @@ def effective_owner(actor: Actor) -> Any:
     return account.owner if account is not None else actor
 
 
-class OwnedQuerySet(models.QuerySet):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class OwnedQuerySet(models.QuerySet[_M]):
     # Set by visible_to and carried through every clone, so an interface can check that the queryset it was
     # handed was scoped (the API base class refuses one that was not: fail closed, not open).
     _scoped = False
 
     def _clone(self) -> Self:
-        clone = super()._clone()  # type: ignore[misc]  # Django's private clone hook
+        clone: Self = super()._clone()  # type: ignore[misc]  # Django's private clone hook
         clone._scoped = self._scoped
         return clone
 
@@ -90,12 +100,13 @@ class OwnedModel(models.Model):
         abstract = True
 
 
-M = TypeVar("M", bound=models.Model)
+OM = TypeVar("OM", bound=OwnedModel)
 
 
-def get_visible_or_404(model: type[M] | models.QuerySet[M], actor: Actor, **lookup: Any) -> M:
+def get_visible_or_404(model: type[OM] | models.QuerySet[OM], actor: Actor, **lookup: Any) -> OM:
     """Fetch one row the actor may see; a row outside its scope is a 404, never a 403."""
-    queryset = model if isinstance(model, models.QuerySet) else model._default_manager.all()
+    # Every owned table's managers are built from OwnedQuerySet (selectors return their querysets).
+    queryset = cast("OwnedQuerySet[OM]", model if isinstance(model, models.QuerySet) else model._default_manager.all())
     try:
         return queryset.visible_to(actor).get(**lookup)
     except (queryset.model.DoesNotExist, ValueError) as exc:
@@ -106,7 +117,7 @@ V = TypeVar("V", bound=Callable[..., HttpResponse])
 
 
 def owned(
-    model: type[models.Model],
+    model: type[OwnedModel],
     name: str | None,
     *,
     queryset: Callable[[Actor], models.QuerySet[Any]] | None = None,

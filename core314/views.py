@@ -16,6 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from core314 import selectors
 from core314.filtering import filter_page
 from core314.filters import AuditLogFilter
+from core314.http import HtmxHttpRequest
 from core314.metrics import PlatformCollector
 from core314.pagination import keyset_page
 from core314.readiness import platform_gauges, platform_readiness
@@ -75,7 +76,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: HtmxHttpRequest) -> HttpResponse:
     filtered = filter_page(AuditLogFilter, request, selectors.audit_log_list(actor=request.user))
     page = keyset_page(filtered.qs, field="created_at", after=request.GET.get("after"), size=50)
     template = "core314/audit_log.html#table" if request.htmx else "core314/audit_log.html"

@@ -9,7 +9,7 @@ from health import services, thresholds
 from health.models import Component, ExecutionRecord, Probe, SystemHealthEvent
 
 
-class ComponentForm(forms.ModelForm):
+class ComponentForm(forms.ModelForm[Component]):
     class Meta:
         model = Component
         fields = [
@@ -31,7 +31,7 @@ SETTINGS = ("flap_bad_n", "flap_window_m", "flap_recover_k", "stale_after_s")
 
 
 @admin.register(Component)
-class ComponentAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class ComponentAdmin(OwnedAdminMixin, admin.ModelAdmin[Component]):
     form = ComponentForm
     list_display = ["name", "type", "environment", "status", "last_report_at", "owner", "is_platform"]
     list_filter = ["status", "type", "environment", "is_platform"]
@@ -69,7 +69,7 @@ class ComponentAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SystemHealthEvent)
-class SystemHealthEventAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class SystemHealthEventAdmin(OwnedAdminMixin, admin.ModelAdmin[SystemHealthEvent]):
     list_display = ["window_start", "component", "status", "source", "latency_p95_ms", "error_rate", "owner"]
     list_filter = ["status", "source", "component__type"]
     search_fields = ["component__name", "version", "region"]
@@ -80,7 +80,7 @@ class SystemHealthEventAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ExecutionRecord)
-class ExecutionRecordAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class ExecutionRecordAdmin(OwnedAdminMixin, admin.ModelAdmin[ExecutionRecord]):
     list_display = ["started_at", "component", "source", "ok", "duration_ms", "error_kind", "owner"]
     list_filter = ["source", "ok", "error_kind"]
     search_fields = ["component__name", "message", "error_kind"]
@@ -91,7 +91,7 @@ class ExecutionRecordAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Probe)
-class ProbeAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class ProbeAdmin(OwnedAdminMixin, admin.ModelAdmin[Probe]):
     list_display = ["component", "kind", "target", "interval_s", "enabled", "last_ok", "last_run_at", "owner"]
     list_filter = ["kind", "enabled", "last_ok"]
     search_fields = ["component__name", "target"]

@@ -24,7 +24,7 @@ IDEMPOTENCY = OpenApiParameter(
 )
 
 
-class ComponentSerializer(serializers.ModelSerializer):
+class ComponentSerializer(serializers.ModelSerializer[Component]):
     effective_thresholds = serializers.SerializerMethodField()
 
     class Meta:
@@ -40,7 +40,7 @@ class ComponentSerializer(serializers.ModelSerializer):
         return thresholds.thresholds_for(obj.type, obj.thresholds)
 
 
-class ComponentCreateSerializer(serializers.Serializer):
+class ComponentCreateSerializer(serializers.Serializer[Any]):
     name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", max_length=100)
     type = serializers.ChoiceField(choices=ComponentType.choices, default=ComponentType.API)
     environment = serializers.CharField(max_length=50, default="production")
@@ -49,7 +49,7 @@ class ComponentCreateSerializer(serializers.Serializer):
     depends_on = serializers.ListField(child=serializers.IntegerField(), default=list, max_length=50)
 
 
-class ComponentSettingsSerializer(serializers.Serializer):
+class ComponentSettingsSerializer(serializers.Serializer[Any]):
     thresholds = serializers.DictField(required=False)
     flap_bad_n = serializers.IntegerField(required=False, min_value=1, max_value=20)
     flap_window_m = serializers.IntegerField(required=False, min_value=1, max_value=20)
@@ -57,7 +57,7 @@ class ComponentSettingsSerializer(serializers.Serializer):
     stale_after_s = serializers.IntegerField(required=False, min_value=5, max_value=86_400)
 
 
-class ComponentViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ComponentViewSet(OwnedViewSetMixin[Component], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Component]):
     queryset = Component.objects.all()
     selector = staticmethod(selectors.component_list_with_dependencies)
     serializer_class = ComponentSerializer
@@ -108,7 +108,7 @@ class ComponentViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.Read
         return Response([{"at": c.at, "from": c.before, "to": c.after, "reason": c.reason} for c in changes])
 
 
-class SystemHealthEventSerializer(serializers.ModelSerializer):
+class SystemHealthEventSerializer(serializers.ModelSerializer[SystemHealthEvent]):
     component_name = serializers.CharField(source="component.name", read_only=True)
 
     class Meta:
@@ -117,7 +117,7 @@ class SystemHealthEventSerializer(serializers.ModelSerializer):
         read_only_fields = [f.name for f in SystemHealthEvent._meta.concrete_fields]
 
 
-class HealthEventInSerializer(serializers.Serializer):
+class HealthEventInSerializer(serializers.Serializer[Any]):
     """The shape of a pushed event (for the schema). Validation is health.ingest's single pass."""
 
     component = serializers.IntegerField(required=False, help_text="Component id; or give component_name.")
@@ -147,7 +147,7 @@ class HealthEventInSerializer(serializers.Serializer):
     metadata = serializers.DictField(required=False)
 
 
-class ExecutionRecordInSerializer(serializers.Serializer):
+class ExecutionRecordInSerializer(serializers.Serializer[Any]):
     component = serializers.IntegerField(required=False)
     component_name = serializers.CharField(required=False)
     environment = serializers.CharField(required=False, default="production")
@@ -158,11 +158,11 @@ class ExecutionRecordInSerializer(serializers.Serializer):
     message = serializers.CharField(required=False, help_text="Stored sanitised, at most 500 characters.")
 
 
-class EventBatchSerializer(serializers.Serializer):
+class EventBatchSerializer(serializers.Serializer[Any]):
     events = HealthEventInSerializer(many=True)
 
 
-class RecordBatchSerializer(serializers.Serializer):
+class RecordBatchSerializer(serializers.Serializer[Any]):
     records = ExecutionRecordInSerializer(many=True)
 
 
@@ -188,7 +188,7 @@ def _ingest_response(request: Request, scope: str, items_key: str, ingest: Any) 
     return response
 
 
-class SystemHealthEventViewSet(OwnedReadOnlyViewSet):
+class SystemHealthEventViewSet(OwnedReadOnlyViewSet[SystemHealthEvent]):
     """Health events. Services push them one at a time or in batches; the monitoring job rolls them up."""
 
     queryset = SystemHealthEvent.objects.all()
@@ -227,14 +227,14 @@ class SystemHealthEventViewSet(OwnedReadOnlyViewSet):
         return Response(SystemHealthEventSerializer(list(latest.values()), many=True).data)
 
 
-class ExecutionRecordSerializer(serializers.ModelSerializer):
+class ExecutionRecordSerializer(serializers.ModelSerializer[ExecutionRecord]):
     class Meta:
         model = ExecutionRecord
         fields = "__all__"
         read_only_fields = [f.name for f in ExecutionRecord._meta.concrete_fields]
 
 
-class ExecutionRecordViewSet(OwnedReadOnlyViewSet):
+class ExecutionRecordViewSet(OwnedReadOnlyViewSet[ExecutionRecord]):
     """Execution records: one per call a service made, or per probe run; rolled up every window."""
 
     queryset = ExecutionRecord.objects.all()
@@ -251,7 +251,7 @@ class ExecutionRecordViewSet(OwnedReadOnlyViewSet):
         return _ingest_response(request, "execution-records.bulk", "records", services.execution_records_ingest)
 
 
-class ProbeSerializer(serializers.ModelSerializer):
+class ProbeSerializer(serializers.ModelSerializer[Probe]):
     class Meta:
         model = Probe
         fields = [
@@ -269,7 +269,7 @@ class ProbeSerializer(serializers.ModelSerializer):
         ]
 
 
-class ProbeViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ProbeViewSet(OwnedViewSetMixin[Probe], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Probe]):
     queryset = Probe.objects.all()
     selector = staticmethod(selectors.probe_list)
     serializer_class = ProbeSerializer
@@ -277,6 +277,6 @@ class ProbeViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnly
     filterset_class = filters.ProbeFilter
     ordering_fields = ["created_at"]
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Probe]) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = services.probe_create(actor=self.request.user, **data)

@@ -98,9 +98,10 @@ def probe_postgres(spec: ProbeSpec) -> ProbeOutcome:
         conn.execute(f"SET statement_timeout = {int(spec.timeout_s * 1000)}")
         conn.execute("SELECT 1").fetchone()
         elapsed = (time.perf_counter() - started) * 1000
-        used, limit = conn.execute(
-            "SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity"
-        ).fetchone()
+        row = conn.execute("SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity").fetchone()
+        if row is None:  # an aggregate always answers one row
+            raise RuntimeError("pg_stat_activity answered no row")
+        used, limit = row
     return ProbeOutcome(
         True,
         elapsed,

@@ -195,8 +195,10 @@ def chart_series(
         rows = cursor.fetchall()
     times = sorted({float(t) for _, t, _, _ in rows})
     index = {t: i for i, t in enumerate(times)}
-    series = {cid: {"name": name, "p95": [None] * len(times), "error_rate": [None] * len(times)}
-              for cid, name in components.items()}  # fmt: skip
+    series: dict[int, dict[str, Any]] = {
+        cid: {"name": name, "p95": [None] * len(times), "error_rate": [None] * len(times)}
+        for cid, name in components.items()
+    }
     for cid, t, p95, err in rows:
         series[cid]["p95"][index[float(t)]] = round(p95, 2) if p95 is not None else None
         series[cid]["error_rate"][index[float(t)]] = round(err * 100, 3) if err is not None else None

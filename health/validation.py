@@ -111,7 +111,7 @@ def _number(value: Any, field: str, low: float | None, high: float | None) -> fl
     return float(value)
 
 
-def _count(value: Any, field: str, *, required_default: int | None) -> int | None:
+def _count(value: object, field: str, *, required_default: int | None) -> int | None:
     if value is None:
         return required_default
     if isinstance(value, bool) or not isinstance(value, int):

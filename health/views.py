@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 from core314.demo.faults import FAULT_KINDS
 from core314.exports import csv_response
 from core314.filtering import filter_bar, filter_page
+from core314.http import HtmxHttpRequest
 from core314.pagination import keyset_page
 from core314.params import RANGES, parse_choice
 from core314.services import DomainError
@@ -33,7 +34,7 @@ def _events(request: HttpRequest) -> filters.HealthEventFilter:
 
 
 @login_required
-def system_monitor(request: HttpRequest) -> HttpResponse:
+def system_monitor(request: HtmxHttpRequest) -> HttpResponse:
     now = timezone.now()
     events = _events(request)
     cleaned = events.form.cleaned_data
@@ -63,7 +64,7 @@ def system_monitor(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @owned(Component, "component")
-def component_detail(request: HttpRequest, component: Component) -> HttpResponse:
+def component_detail(request: HtmxHttpRequest, component: Component) -> HttpResponse:
     if request.method == "POST":
         return _update_settings(request, component)
     now = timezone.now()

@@ -100,7 +100,7 @@ def keep_secrets(stored: Any, submitted: Any) -> Any:
 
 
 def _int(config: dict[str, Any], field: str, default: int, low: int, high: int) -> int:
-    value = config.get(field, default)
+    value: object = config.get(field, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ActuatorConfigError(f"{field} must be a whole number from {low} to {high}")
     return value

@@ -23,7 +23,7 @@ from recovery.models import (
 
 
 @admin.register(RecoveryAction)
-class RecoveryActionAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class RecoveryActionAdmin(OwnedAdminMixin, admin.ModelAdmin[RecoveryAction]):
     list_display = ["created_at", "component", "action_type", "mode", "status", "verdict", "effectiveness", "owner"]
     list_filter = ["status", "action_type", "mode", "verdict", "in_flight"]
     search_fields = ["component__name", "reason", "error"]
@@ -33,7 +33,7 @@ class RecoveryActionAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RecoveryPolicy)
-class RecoveryPolicyAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class RecoveryPolicyAdmin(OwnedAdminMixin, admin.ModelAdmin[RecoveryPolicy]):
     list_display = ["name", "priority", "enabled", "action_type", "mode", "min_severity", "max_per_hour", "owner"]
     list_filter = ["enabled", "action_type", "mode", "min_severity"]
     search_fields = ["name", "owner__username", "tag"]
@@ -58,7 +58,7 @@ class RecoveryPolicyAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(HealingDecision)
-class HealingDecisionAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class HealingDecisionAdmin(OwnedAdminMixin, admin.ModelAdmin[HealingDecision]):
     list_display = ["created_at", "signal", "component", "severity", "outcome", "reason", "retry_at"]
     list_filter = ["outcome", "severity"]
     search_fields = ["component__name", "reason"]
@@ -67,7 +67,7 @@ class HealingDecisionAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Backoff)
-class BackoffAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class BackoffAdmin(OwnedAdminMixin, admin.ModelAdmin[Backoff]):
     list_display = ["component", "action_type", "attempts", "next_allowed_at", "last_attempt_at"]
     list_filter = ["action_type"]
     search_fields = ["component__name"]
@@ -75,7 +75,7 @@ class BackoffAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class DeploymentAdmin(OwnedAdminMixin, admin.ModelAdmin[Deployment]):
     list_display = ["component", "version", "deployed_at", "deployed_by", "known_good"]
     list_filter = ["known_good"]
     search_fields = ["component__name", "version"]
@@ -101,7 +101,7 @@ class DeploymentAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(HealingSwitch)
-class HealingSwitchAdmin(admin.ModelAdmin):
+class HealingSwitchAdmin(admin.ModelAdmin[HealingSwitch]):
     list_display = ["__str__", "is_global", "paused", "reason", "changed_by", "changed_at"]
     list_filter = ["paused", "is_global"]
     search_fields = ["user__username", "reason"]
@@ -116,7 +116,7 @@ class HealingSwitchAdmin(admin.ModelAdmin):
 
 
 @admin.register(CircuitBreaker)
-class CircuitBreakerAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class CircuitBreakerAdmin(OwnedAdminMixin, admin.ModelAdmin[CircuitBreaker]):
     """Open or close a component's breaker by hand (as on the API): through the breaker's own transitions."""
 
     list_display = ["component", "state", "reason", "opened_at", "half_open_at", "cooldown_s", "times_opened", "owner"]
@@ -140,7 +140,7 @@ class CircuitBreakerAdmin(OwnedAdminMixin, admin.ModelAdmin):
         )
 
 
-class EscalationTargetForm(forms.ModelForm):
+class EscalationTargetForm(forms.ModelForm[EscalationTarget]):
     """The Slack webhook URL and the PagerDuty routing key are secrets: never rendered back. Left empty, the
     stored value stays; tick "clear" to remove it."""
 
@@ -161,7 +161,7 @@ class EscalationTargetForm(forms.ModelForm):
 
 
 @admin.register(EscalationTarget)
-class EscalationTargetAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class EscalationTargetAdmin(OwnedAdminMixin, admin.ModelAdmin[EscalationTarget]):
     form = EscalationTargetForm
     # A URL typed without a scheme is taken as https (Django 6's default, chosen now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -201,7 +201,7 @@ class EscalationTargetAdmin(OwnedAdminMixin, admin.ModelAdmin):
         )
 
 
-class ActuatorForm(forms.ModelForm):
+class ActuatorForm(forms.ModelForm[Actuator]):
     """The config is shown with its secrets, passwords and tokens replaced; leave those as shown to keep them."""
 
     class Meta:
@@ -216,7 +216,7 @@ class ActuatorForm(forms.ModelForm):
 
 
 @admin.register(Actuator)
-class ActuatorAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class ActuatorAdmin(OwnedAdminMixin, admin.ModelAdmin[Actuator]):
     list_display = ["component", "kind", "enabled", "updated_at", "owner"]
     list_filter = ["kind", "enabled"]
     search_fields = ["component__name"]

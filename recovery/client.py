@@ -32,7 +32,8 @@ class CircuitBreakerClient:
         self.fail_open = fail_open
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The JSON the API answered: an object, or a list for a list endpoint."""
         request = urllib.request.Request(  # noqa: S310 -- the operator's own Core314 URL
             f"{self.base_url}{path}",
             data=json.dumps(body).encode() if body is not None else None,
@@ -48,7 +49,7 @@ class CircuitBreakerClient:
         if cached and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
         query = urllib.parse.urlencode({"component": key})
-        answer = self._request("GET", f"/api/v1/circuit-breakers/state/?{query}")
+        answer: dict[str, Any] = self._request("GET", f"/api/v1/circuit-breakers/state/?{query}")
         self._cache[key] = (time.monotonic(), answer)
         return answer
 
@@ -64,7 +65,9 @@ class CircuitBreakerClient:
             state = self.state(component)
             if state.get("state") != "half_open":
                 return
-            breakers = self._request("GET", f"/api/v1/circuit-breakers/?component={state['component_id']}")
+            breakers: list[dict[str, Any]] = self._request(
+                "GET", f"/api/v1/circuit-breakers/?component={state['component_id']}"
+            )
             if breakers:
                 self._request("POST", f"/api/v1/circuit-breakers/{breakers[0]['id']}/report/", {"ok": ok})
                 self._cache.pop(str(component), None)

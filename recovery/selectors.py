@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -137,7 +138,7 @@ def healing_state(*, actor: Actor) -> dict[str, Any]:
     }
 
 
-def action_timeline(*, actor: Actor, action: RecoveryAction) -> list[dict[str, Any]]:
+def action_timeline(*, actor: Actor, action: RecoveryAction) -> list[Mapping[str, Any]]:
     """What happened to an action, from its audit entries."""
     from core314.models import AuditLogEntry
 

@@ -46,7 +46,7 @@ def spawn(config: dict[str, Any], version: str, replica: int, *, name: str) -> d
     env.update({k: _fill(str(v), replica, config) for k, v in spec.get("env", {}).items()})
     env["CORE314_REPLICA"] = str(replica)
     env["CORE314_VERSION"] = version
-    job = {
+    job: dict[str, Any] = {
         "argv": [_fill(arg, replica, config) for arg in spec["argv"]],
         "env": env,
         "cwd": spec.get("cwd") or str(settings.BASE_DIR),

@@ -7,11 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from core314.filtering import filter_bar, filter_page
+from core314.http import HtmxHttpRequest
 from core314.pagination import keyset_page
 from core314.params import RANGES, parse_id
 from core314.services import DomainError
@@ -24,7 +26,7 @@ ACTION_FILTERS = ["status", "action_type", "component", "range"]
 
 
 @login_required
-def recovery_manager(request: HttpRequest) -> HttpResponse:
+def recovery_manager(request: HtmxHttpRequest) -> HttpResponse:
     now = timezone.now()
     actions = filter_page(
         filters.ActionFilter, request, selectors.action_list(actor=request.user), defaults={"range": "24h"}
@@ -54,7 +56,7 @@ def _actions(actor: Actor) -> QuerySet[RecoveryAction]:
 
 @login_required
 @owned(RecoveryAction, "action", queryset=_actions)
-def action_detail(request: HttpRequest, action: RecoveryAction) -> HttpResponse:
+def action_detail(request: HtmxHttpRequest, action: RecoveryAction) -> HttpResponse:
     series = selectors.action_series(actor=request.user, action=action)
     context = {
         "action": action,
@@ -71,7 +73,7 @@ def _back(request: HttpRequest, default: str, **kwargs: int) -> HttpResponse:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
-    return redirect(default, **kwargs)
+    return redirect(reverse(default, kwargs=kwargs))
 
 
 @login_required

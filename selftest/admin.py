@@ -5,7 +5,7 @@ from selftest.models import SelfTestResult, SelfTestRun
 
 
 @admin.register(SelfTestRun)
-class SelfTestRunAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class SelfTestRunAdmin(OwnedAdminMixin, admin.ModelAdmin[SelfTestRun]):
     list_display = ["started_at", "trigger", "status", "health_score", "environment", "owner"]
     list_filter = ["status", "trigger", "environment"]
     search_fields = ["version", "environment"]
@@ -13,7 +13,7 @@ class SelfTestRunAdmin(OwnedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SelfTestResult)
-class SelfTestResultAdmin(OwnedAdminMixin, admin.ModelAdmin):
+class SelfTestResultAdmin(OwnedAdminMixin, admin.ModelAdmin[SelfTestResult]):
     list_display = [
         "created_at",
         "check_name",

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -14,14 +16,14 @@ from selftest.models import SelfTestResult, SelfTestRun
 from selftest.registry import CATEGORIES
 
 
-class SelfTestRunSerializer(serializers.ModelSerializer):
+class SelfTestRunSerializer(serializers.ModelSerializer[SelfTestRun]):
     class Meta:
         model = SelfTestRun
         fields = "__all__"
         read_only_fields = [f.name for f in SelfTestRun._meta.concrete_fields]
 
 
-class SelfTestResultSerializer(serializers.ModelSerializer):
+class SelfTestResultSerializer(serializers.ModelSerializer[SelfTestResult]):
     class Meta:
         model = SelfTestResult
         fields = "__all__"
@@ -32,13 +34,13 @@ class RunPagination(KeysetPagination):
     ordering = ("-started_at", "-id")
 
 
-class TriggerSerializer(serializers.Serializer):
+class TriggerSerializer(serializers.Serializer[Any]):
     categories = serializers.ListField(
         child=serializers.ChoiceField(choices=CATEGORIES), required=False, default=list, max_length=len(CATEGORIES)
     )
 
 
-class SelfTestRunViewSet(OwnedReadOnlyViewSet):
+class SelfTestRunViewSet(OwnedReadOnlyViewSet[SelfTestRun]):
     """Runs of the self-test suite. ``trigger/`` starts one now (a worker runs it; results arrive live)."""
 
     queryset = SelfTestRun.objects.all()
@@ -63,7 +65,7 @@ class SelfTestRunViewSet(OwnedReadOnlyViewSet):
         return Response(selectors.summary(actor=request.user))
 
 
-class SelfTestResultViewSet(OwnedReadOnlyViewSet):
+class SelfTestResultViewSet(OwnedReadOnlyViewSet[SelfTestResult]):
     queryset = SelfTestResult.objects.all()
     selector = staticmethod(selectors.result_list)
     serializer_class = SelfTestResultSerializer

@@ -67,8 +67,12 @@ def deadman(*, now: datetime | None = None) -> dict[str, Any]:
 
     now = now or timezone.now()
     interval = settings.CORE314_SELFTEST_INTERVAL
-    last = SelfTestRun.objects.filter(trigger="schedule").order_by("-started_at").values_list("started_at", flat=True)
-    last = last.first()
+    last = (
+        SelfTestRun.objects.filter(trigger="schedule")
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
     limit = timedelta(seconds=3 * interval)
     if last is not None and now - last <= limit:
         return {"ok": True, "detail": f"last scheduled run {(now - last).total_seconds():.0f} s ago", "last": last}
@@ -93,7 +97,7 @@ def summary(*, actor: Actor) -> dict[str, Any]:
     for category, result, n in results.order_by().values_list("category", "result").annotate(n=Count("id")):
         by_category.setdefault(category, {})[result] = n
     recent = SelfTestRun.objects.visible_to(actor).filter(health_score__isnull=False).order_by("-started_at")[:10]
-    scores = [r.health_score for r in recent]
+    scores = [r.health_score for r in recent if r.health_score is not None]  # all are (the filter above)
     return {
         "latest_run": run.pk if run else None,
         "status": run.status if run else None,

@@ -157,10 +157,11 @@ def _report(run: SelfTestRun, results: list[SelfTestResult], failed: list[SelfTe
     if component is None or not results:
         return
     passed = sum(1 for r in results if r.result not in BAD)
+    finished_at = run.finished_at or run.started_at  # set by _finish, before this report
     event = {
         "component": component.pk,
         "window_start": run.started_at.isoformat(),
-        "window_end": max(run.finished_at, run.started_at + timedelta(milliseconds=1)).isoformat(),
+        "window_end": max(finished_at, run.started_at + timedelta(milliseconds=1)).isoformat(),
         "status": "healthy" if not failed else ("critical" if len(failed) > 2 else "unhealthy"),
         "availability": passed / len(results),
         "error_rate": len(failed) / len(results),

@@ -108,7 +108,8 @@ def signals_auto_resolve(
         wait = (overrides.resolve_after_s if overrides and overrides.resolve_after_s is not None else None) or (
             settings.CORE314_SIGNAL_RESOLVE_AFTER
         )
-        if now - signal.normal_since >= timedelta(seconds=wait):
+        # normal_since is set on every candidate (the filter above); the test narrows its type.
+        if signal.normal_since is not None and now - signal.normal_since >= timedelta(seconds=wait):
             signal_mark_resolved(signal=signal, actor=None, note=f"back in its normal band for {wait} s", now=now)
             resolved.append(signal)
     return resolved

@@ -14,7 +14,7 @@ from anomalies.models import AnomalySignal, SignalStatus, Silence
 from anomalies.signals import anomaly_raised
 from core314.changes import record_change
 from core314.live import publish_on_commit
-from core314.tenancy import Actor
+from core314.tenancy import Actor, acting_user
 from health.models import Component
 
 
@@ -125,7 +125,7 @@ def signal_mark_resolved(*, signal: AnomalySignal, actor: Actor, note: str, now:
     before = signal.status
     signal.status = SignalStatus.RESOLVED
     signal.resolved_at = now
-    signal.resolved_by = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    signal.resolved_by = acting_user(actor)
     signal.resolution_note = note
     signal.save()
     record_change(

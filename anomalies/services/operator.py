@@ -13,7 +13,7 @@ from anomalies.models import AnomalySignal, DetectionSettings, SignalStatus, Sil
 from anomalies.services.lifecycle import signal_mark_resolved
 from core314.changes import record_change
 from core314.services import ConflictError, DomainError
-from core314.tenancy import Actor, effective_owner
+from core314.tenancy import Actor, acting_user, effective_owner
 from health.models import Component
 
 
@@ -23,7 +23,7 @@ def signal_acknowledge(*, actor: Actor, signal: AnomalySignal, note: str = "") -
     if signal.status != SignalStatus.OPEN:
         raise ConflictError(f"Only an open signal can be acknowledged; this one is {signal.status}.")
     signal.status = SignalStatus.ACKNOWLEDGED
-    signal.acknowledged_by = actor
+    signal.acknowledged_by = acting_user(actor)
     signal.acknowledged_at = timezone.now()
     if note:
         signal.resolution_note = note
@@ -67,7 +67,7 @@ def silence_create(
     owner = component.owner if component is not None else effective_owner(actor)
     silence = Silence.objects.create(
         owner=owner, component=component, kind=kind, starts_at=starts_at, ends_at=ends_at,
-        reason=reason.strip(), created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        reason=reason.strip(), created_by=acting_user(actor),
     )  # fmt: skip
     record_change(
         actor=actor,

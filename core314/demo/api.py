@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -12,7 +14,7 @@ from core314.demo.faults import FAULT_KINDS
 from core314.demo.services import fault_inject
 
 
-class DemoFaultSerializer(serializers.Serializer):
+class DemoFaultSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=FAULT_KINDS)
     ms = serializers.FloatField(required=False, min_value=1, max_value=30_000)
     rate = serializers.FloatField(required=False, min_value=0.01, max_value=1)

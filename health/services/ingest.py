@@ -36,8 +36,8 @@ class IngestError(DomainError):
 @dataclass
 class IngestResult:
     stored: int
+    at: datetime  # the batch's created_at: with the component, it finds the stored rows
     components: list[int] = field(default_factory=list)
-    at: datetime | None = None  # the batch's created_at: with the component, it finds the stored rows
 
 
 EVENT_COLUMNS = [

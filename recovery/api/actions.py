@@ -26,7 +26,7 @@ from recovery.models import (
 )
 
 
-class RecoveryActionSerializer(serializers.ModelSerializer):
+class RecoveryActionSerializer(serializers.ModelSerializer[RecoveryAction]):
     component_name = serializers.CharField(source="component.name", read_only=True)
     policy_name = serializers.CharField(source="policy.name", read_only=True, default=None)
 
@@ -36,7 +36,7 @@ class RecoveryActionSerializer(serializers.ModelSerializer):
         read_only_fields = [f.name for f in RecoveryAction._meta.fields if f.name != "claimed_by"]
 
 
-class ManualActionSerializer(serializers.Serializer):
+class ManualActionSerializer(serializers.Serializer[Any]):
     component = serializers.IntegerField()
     action_type = serializers.ChoiceField(choices=ActionType.choices)
     parameters = serializers.JSONField(required=False, default=dict)
@@ -45,17 +45,19 @@ class ManualActionSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(required=False, default=False)
 
 
-class DryRunSerializer(serializers.Serializer):
+class DryRunSerializer(serializers.Serializer[Any]):
     component = serializers.IntegerField()
     action_type = serializers.ChoiceField(choices=ActionType.choices)
     parameters = serializers.JSONField(required=False, default=dict)
 
 
-class ActionReasonSerializer(serializers.Serializer):
+class ActionReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
 
-class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class RecoveryActionViewSet(
+    OwnedViewSetMixin[RecoveryAction], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[RecoveryAction]
+):
     """Recovery actions. POST asks for one by hand (``dry_run`` records only its plan); approve, reject and
     cancel decide pending ones; ``dry-run/`` answers a plan and stores nothing."""
 
@@ -116,7 +118,7 @@ class RecoveryActionViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets
         return Response(selectors.action_statistics(actor=request.user, window=span))
 
 
-class HealingDecisionSerializer(serializers.ModelSerializer):
+class HealingDecisionSerializer(serializers.ModelSerializer[HealingDecision]):
     component_name = serializers.CharField(source="component.name", read_only=True)
 
     class Meta:
@@ -125,7 +127,7 @@ class HealingDecisionSerializer(serializers.ModelSerializer):
         read_only_fields = [f.name for f in HealingDecision._meta.fields]
 
 
-class HealingDecisionViewSet(OwnedReadOnlyViewSet):
+class HealingDecisionViewSet(OwnedReadOnlyViewSet[HealingDecision]):
     """Why the engine did (or did not) act on each signal."""
 
     queryset = HealingDecision.objects.all()
@@ -135,7 +137,7 @@ class HealingDecisionViewSet(OwnedReadOnlyViewSet):
     ordering_fields = ["created_at"]
 
 
-class BackoffSerializer(serializers.ModelSerializer):
+class BackoffSerializer(serializers.ModelSerializer[Backoff]):
     component_name = serializers.CharField(source="component.name", read_only=True)
 
     class Meta:
@@ -144,7 +146,7 @@ class BackoffSerializer(serializers.ModelSerializer):
         read_only_fields = [f.name for f in Backoff._meta.fields]
 
 
-class BackoffViewSet(OwnedReadOnlyViewSet):
+class BackoffViewSet(OwnedReadOnlyViewSet[Backoff]):
     """Cooldowns per component and action: attempts that did not help and when the next run is allowed."""
 
     queryset = Backoff.objects.all()
@@ -154,7 +156,7 @@ class BackoffViewSet(OwnedReadOnlyViewSet):
     filterset_class = filters.BackoffFilter
 
 
-class HealingSwitchSerializer(serializers.Serializer):
+class HealingSwitchSerializer(serializers.Serializer[Any]):
     paused = serializers.BooleanField()
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
     everyone = serializers.BooleanField(required=False, default=False)

@@ -23,7 +23,7 @@ from recovery.models import (
 )
 
 
-class DeploymentSerializer(serializers.ModelSerializer):
+class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
     component_name = serializers.CharField(source="component.name", read_only=True)
 
     class Meta:
@@ -32,7 +32,9 @@ class DeploymentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "owner", "deployed_at", "deployed_by"]
 
 
-class DeploymentViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class DeploymentViewSet(
+    OwnedViewSetMixin[Deployment], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Deployment]
+):
     """Each component's deployment history; deploy tools POST here, rollback returns to the last good one."""
 
     queryset = Deployment.objects.all()
@@ -41,11 +43,11 @@ class DeploymentViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.Rea
     pagination_class = DeployedAtPagination
     filterset_class = filters.DeploymentFilter
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Deployment]) -> None:
         serializer.instance = services.deployment_record(actor=self.request.user, **serializer.validated_data)
 
 
-class EscalationTargetSerializer(serializers.ModelSerializer):
+class EscalationTargetSerializer(serializers.ModelSerializer[EscalationTarget]):
     component_name = serializers.CharField(source="component.name", read_only=True, default=None)
     pagerduty_routing_key = serializers.CharField(write_only=True, required=False, allow_blank=True, default="")
     has_pagerduty_key = serializers.SerializerMethodField()
@@ -62,7 +64,9 @@ class EscalationTargetSerializer(serializers.ModelSerializer):
         return bool(obj.pagerduty_routing_key)
 
 
-class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class EscalationTargetViewSet(
+    OwnedViewSetMixin[EscalationTarget], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[EscalationTarget]
+):
     """Who is told on escalation. POST replaces the target of that component (or the default, with none)."""
 
     queryset = EscalationTarget.objects.all()
@@ -71,7 +75,7 @@ class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewse
     pagination_class = None
     filterset_class = filters.EscalationTargetFilter
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[EscalationTarget]) -> None:
         data = dict(serializer.validated_data)
         component = data.pop("component", None)
         owner = component.owner if component is not None else effective_owner(self.request.user)
@@ -80,13 +84,13 @@ class EscalationTargetViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewse
         )
 
 
-class ProcessControlSerializer(serializers.Serializer):
+class ProcessControlSerializer(serializers.Serializer[Any]):
     operation = serializers.ChoiceField(choices=["start", "stop", "restart", "deploy", "status"])
     version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     replicas = serializers.IntegerField(required=False, min_value=0, max_value=64, allow_null=True, default=None)
 
 
-class ActuatorSerializer(serializers.ModelSerializer):
+class ActuatorSerializer(serializers.ModelSerializer[Actuator]):
     component_name = serializers.CharField(source="component.name", read_only=True)
     config = serializers.JSONField(write_only=True)
     shown_config = serializers.SerializerMethodField()
@@ -112,7 +116,7 @@ class ActuatorSerializer(serializers.ModelSerializer):
         return redacted(obj.kind, obj.config)
 
 
-class ActuatorViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ActuatorViewSet(OwnedViewSetMixin[Actuator], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actuator]):
     """How the platform acts on each component. POST replaces the actuator of that kind; secrets never return."""
 
     queryset = Actuator.objects.all()
@@ -121,7 +125,7 @@ class ActuatorViewSet(OwnedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadO
     pagination_class = None
     filterset_class = filters.ActuatorFilter
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[Actuator]) -> None:
         data = dict(serializer.validated_data)
         serializer.instance = services.actuator_save(actor=self.request.user, **data)
 

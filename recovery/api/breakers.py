@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -20,7 +22,7 @@ from recovery.models import (
 )
 
 
-class CircuitBreakerSerializer(serializers.ModelSerializer):
+class CircuitBreakerSerializer(serializers.ModelSerializer[CircuitBreaker]):
     component_name = serializers.CharField(source="component.name", read_only=True)
     effective_state = serializers.SerializerMethodField()
 
@@ -37,17 +39,17 @@ class CircuitBreakerSerializer(serializers.ModelSerializer):
         return obj.effective_state(timezone.now())
 
 
-class BreakerOpenSerializer(serializers.Serializer):
+class BreakerOpenSerializer(serializers.Serializer[Any]):
     component = serializers.IntegerField()
     reason = serializers.CharField(max_length=300)
     cooldown_s = serializers.IntegerField(required=False, min_value=1, max_value=86_400)
 
 
-class BreakerReportSerializer(serializers.Serializer):
+class BreakerReportSerializer(serializers.Serializer[Any]):
     ok = serializers.BooleanField()
 
 
-class BreakerViewSerializer(serializers.Serializer):
+class BreakerViewSerializer(serializers.Serializer[Any]):
     component_id = serializers.IntegerField()
     component = serializers.CharField()
     state = serializers.ChoiceField(choices=["closed", "open", "half_open"])
@@ -55,7 +57,7 @@ class BreakerViewSerializer(serializers.Serializer):
     retry_after_s = serializers.FloatField(allow_null=True)
 
 
-class CircuitBreakerViewSet(OwnedReadOnlyViewSet):
+class CircuitBreakerViewSet(OwnedReadOnlyViewSet[CircuitBreaker]):
     """Circuit breakers, one per component. Clients read ``state/`` before calling."""
 
     queryset = CircuitBreaker.objects.all()
@@ -109,5 +111,5 @@ class CircuitBreakerViewSet(OwnedReadOnlyViewSet):
         breaker = self.get_object()
         body = BreakerReportSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        breaker = services.breaker_record_trial(component_id=breaker.component_id, ok=body.validated_data["ok"])
-        return Response(CircuitBreakerSerializer(breaker).data)
+        recorded = services.breaker_record_trial(component_id=breaker.component_id, ok=body.validated_data["ok"])
+        return Response(CircuitBreakerSerializer(recorded).data)

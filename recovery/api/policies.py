@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import serializers, viewsets
 
 from core314.api import OwnedViewSetMixin
@@ -12,7 +13,7 @@ from recovery.models import (
 )
 
 
-class RecoveryPolicySerializer(serializers.ModelSerializer):
+class RecoveryPolicySerializer(serializers.ModelSerializer[RecoveryPolicy]):
     component_name = serializers.CharField(source="component.name", read_only=True, default=None)
 
     class Meta:
@@ -21,7 +22,7 @@ class RecoveryPolicySerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "owner", "created_at", "updated_at"]
 
 
-class RecoveryPolicyViewSet(OwnedViewSetMixin, viewsets.ModelViewSet):
+class RecoveryPolicyViewSet(OwnedViewSetMixin[RecoveryPolicy], viewsets.ModelViewSet[RecoveryPolicy]):
     """Owned rules mapping anomalies to actions; the first matching enabled policy by priority decides."""
 
     queryset = RecoveryPolicy.objects.all()
@@ -30,12 +31,14 @@ class RecoveryPolicyViewSet(OwnedViewSetMixin, viewsets.ModelViewSet):
     pagination_class = None
     filterset_class = filters.PolicyFilter
 
-    def perform_create(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_create(self, serializer: serializers.BaseSerializer[RecoveryPolicy]) -> None:
         owner = effective_owner(self.request.user)
         serializer.instance = services.policy_save(actor=self.request.user, owner=owner, **serializer.validated_data)
 
-    def perform_update(self, serializer: serializers.BaseSerializer) -> None:
+    def perform_update(self, serializer: serializers.BaseSerializer[RecoveryPolicy]) -> None:
         policy = serializer.instance
+        if policy is None:  # DRF's update() always hands the serializer its instance
+            raise ImproperlyConfigured("perform_update without an instance")
         serializer.instance = services.policy_save(
             actor=self.request.user, owner=policy.owner, policy=policy, **serializer.validated_data
         )

@@ -35,6 +35,7 @@ class CircuitBreakerAction:
         component = Component.objects.get(pk=context["component_id"])
         reason = f"opened by recovery action #{context.get('action_id')}"
         breaker = breaker_open(actor=None, component=component, reason=reason, cooldown_s=params["cooldown_s"])
-        details = {"state": breaker.state, "half_open_at": breaker.half_open_at.isoformat()}
+        opened_until = breaker.half_open_at  # set by breaker_open
+        details = {"state": breaker.state, "half_open_at": opened_until.isoformat() if opened_until else None}
         took = (time.perf_counter() - started) * 1000
         return Result(True, f"breaker open for {params['cooldown_s']} s", details, took)

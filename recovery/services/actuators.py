@@ -45,7 +45,7 @@ def actuator_save(*, actor: Actor, component: Component, kind: str, config: Any,
 @transaction.atomic
 def deployment_record(
     *, actor: Actor, component: Component, version: str, spec: Any = None, known_good: bool | None = None
-) -> Any:
+) -> Deployment:
     """Record that ``version`` now runs on ``component`` (deploy tools call this; process switches do it too)."""
     if not isinstance(version, str) or not 0 < len(version.strip()) <= 64:
         raise DomainError("version must be a non-empty string of at most 64 characters.")

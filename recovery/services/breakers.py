@@ -119,8 +119,7 @@ def breakers_promote(*, now: datetime) -> int:
     due = CircuitBreaker.objects.filter(state=BreakerState.OPEN, half_open_at__lte=now)
     for breaker_id in due.values_list("pk", flat=True)[:200]:
         with transaction.atomic():
-            breaker = CircuitBreaker.objects.select_for_update().filter(pk=breaker_id, state=BreakerState.OPEN)
-            breaker = breaker.first()
+            breaker = CircuitBreaker.objects.select_for_update().filter(pk=breaker_id, state=BreakerState.OPEN).first()
             if breaker is not None:
                 breaker.trial_passed = 0
                 _transition(breaker, BreakerState.HALF_OPEN, actor=None, reason="cooldown over: trial calls", now=now)

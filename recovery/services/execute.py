@@ -56,8 +56,8 @@ def action_execute(*, action_id: int, now: datetime | None = None) -> RecoveryAc
             RecoveryAction.objects.select_for_update(of=("self",))
             .select_related("component", "signal")
             .filter(pk=action_id)
+            .first()
         )
-        action = action.first()
         if action is None:
             return None
         if action.status == ActionStatus.RUNNING:
@@ -96,8 +96,11 @@ def action_execute(*, action_id: int, now: datetime | None = None) -> RecoveryAc
 def _finish(action_id: int, result: Result, actuator: Actuator | None) -> RecoveryAction:
     now = timezone.now()
     with transaction.atomic():
-        action = RecoveryAction.objects.select_for_update(of=("self",)).select_related("component", "signal", "policy")
-        action = action.get(pk=action_id)
+        action = (
+            RecoveryAction.objects.select_for_update(of=("self",))
+            .select_related("component", "signal", "policy")
+            .get(pk=action_id)
+        )
         if action.status != ActionStatus.RUNNING or action.claimed_by != _me():
             # Declared lost meanwhile (failed, outcome unknown): keep that, but record what actually happened.
             record_change(

@@ -12,7 +12,7 @@ from django.utils import timezone
 from anomalies.models import AnomalySignal
 from core314.changes import record_change
 from core314.services import ConflictError, DomainError, PermissionDeniedError
-from core314.tenancy import Actor, effective_owner, is_admin
+from core314.tenancy import Actor, acting_user, effective_owner, is_admin
 from health.models import Component
 from recovery.executors import ParameterError
 from recovery.models import ActionMode, ActionStatus, ActionType, HealingSwitch, RecoveryAction
@@ -80,7 +80,7 @@ def action_approve(*, actor: Actor, action: RecoveryAction, reason: str = "") ->
         approval_expire(action.pk, now)
         raise ConflictError("This approval has expired; the action will not run.")
     action.status = ActionStatus.APPROVED
-    action.decided_by = actor
+    action.decided_by = acting_user(actor)
     action.decided_at = now
     action.save()
     _record_status(action, actor=actor, verb="approve", before=ActionStatus.PENDING_APPROVAL, reason=reason)
@@ -97,7 +97,7 @@ def action_reject(*, actor: Actor, action: RecoveryAction, reason: str) -> Recov
         raise ConflictError(f"Only an action pending approval can be rejected; this one is {action.status}.")
     action.status = ActionStatus.REJECTED
     action.in_flight = False
-    action.decided_by = actor
+    action.decided_by = acting_user(actor)
     action.decided_at = action.finished_at = timezone.now()
     action.error = f"rejected: {reason.strip()}"[:2000]
     action.save()
@@ -175,7 +175,7 @@ def action_create_manual(
     except ParameterError as exc:
         raise DomainError(str(exc)) from exc
     if not dry_run:
-        action.decided_by = actor
+        action.decided_by = acting_user(actor)
         action.decided_at = now
         action.save(update_fields=["decided_by", "decided_at"])
     return action
@@ -192,7 +192,7 @@ def healing_pause_set(*, actor: Actor, paused: bool, reason: str = "", everyone:
     before = switch.paused
     switch.paused = paused
     switch.reason = reason[:300]
-    switch.changed_by = actor
+    switch.changed_by = acting_user(actor)
     switch.changed_at = timezone.now()
     switch.save()
     record_change(

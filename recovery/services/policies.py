@@ -112,11 +112,10 @@ def policy_save(*, actor: Actor, owner: Any, policy: RecoveryPolicy | None = Non
     component = fields.get("component")
     if component is not None and component.owner_id != (owner.pk if policy is None else policy.owner_id):
         raise DomainError("The component belongs to someone else.")
-    if (
-        RecoveryPolicy.objects.filter(owner=owner, name=fields.get("name", policy.name if policy else ""))
-        .exclude(pk=policy.pk if policy else None)
-        .exists()
-    ):
+    same_name = RecoveryPolicy.objects.filter(owner=owner, name=fields.get("name", policy.name if policy else ""))
+    if policy is not None:
+        same_name = same_name.exclude(pk=policy.pk)
+    if same_name.exists():
         raise ConflictError("A policy with this name exists.")
     created = policy is None
     policy = policy or RecoveryPolicy(owner=owner)

@@ -31,8 +31,8 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
             RecoveryAction.objects.select_for_update(of=("self",))
             .select_related("signal", "policy")
             .filter(pk=action_id)
+            .first()
         )
-        action = action.first()
         if action is None or action.verified_at or action.status != ActionStatus.SUCCEEDED or not action.in_flight:
             return action
         component = Component.objects.select_for_update().get(pk=action.component_id)
@@ -43,7 +43,7 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
             .exclude(window_start__gt=now)
             .order_by("window_start")
         )
-        if metric:
+        if metric and signal is not None:  # a metric is only read from a signal
             values = [getattr(e, metric) for e in events if getattr(e, metric) is not None]
             low, high = _band(signal, metric)
             judgement = judge(

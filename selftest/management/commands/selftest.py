@@ -49,7 +49,10 @@ class Command(BaseCommand):
             )
 
         self.stdout.write(f"Self-test run #{run.pk}: {total} check(s)")
-        run = services.run_execute(run_id=run.pk, on_result=report)
+        finished = services.run_execute(run_id=run.pk, on_result=report)
+        if finished is None:  # created above as running: only another runner could have taken it meanwhile
+            raise CommandError(f"Run #{run.pk} was no longer waiting to run.")
+        run = finished
         verdict = self.style.SUCCESS("passed") if run.status == "passed" else self.style.ERROR(run.status)
         self.stdout.write(f"Run #{run.pk} {verdict}: health score {run.health_score}")
         if run.status != "passed":
