@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from anomalies import services
-from anomalies.models import AnomalySignal, DetectionSettings, DetectorState, Silence
+from anomalies.models import AnomalySignal, DetectionSettings, DetectorState, Incident, Silence
 from core314.admin import OwnedAdminMixin
 
 
@@ -26,6 +26,18 @@ class AnomalySignalAdmin(OwnedAdminMixin, admin.ModelAdmin[AnomalySignal]):
     date_hierarchy = "last_seen_at"
     list_select_related = ["component", "owner"]
     raw_id_fields = ["component", "cause"]
+
+
+@admin.register(Incident)
+class IncidentAdmin(OwnedAdminMixin, admin.ModelAdmin[Incident]):
+    """Read-only here: incidents are acknowledged, resolved and judged on the Anomaly Console and the API."""
+
+    list_display = ["last_seen_at", "title", "component", "severity", "status", "episode", "feedback", "owner"]
+    list_filter = ["status", "severity", "feedback", "silenced"]
+    search_fields = ["title", "component__name", "resolution_note"]
+    date_hierarchy = "last_seen_at"
+    list_select_related = ["component", "owner"]
+    raw_id_fields = ["component"]
 
 
 @admin.register(Silence)

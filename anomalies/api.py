@@ -10,8 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from anomalies import filters, selectors, services
-from anomalies.models import AnomalyKind, AnomalySignal, DetectionSettings, Silence
+from anomalies.models import AnomalyKind, AnomalySignal, DetectionSettings, Feedback, Incident, Silence
 from core314.api import OwnedReadOnlyViewSet, OwnedViewSetMixin
+from core314.pagination import KeysetPagination
 from core314.params import parse_range
 from core314.services import DomainError
 from health.models import Component
@@ -28,6 +29,15 @@ class AnomalySignalSerializer(serializers.ModelSerializer[AnomalySignal]):
 
 class NoteSerializer(serializers.Serializer[Any]):
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class FeedbackSerializer(serializers.Serializer[Any]):
+    verdict = serializers.ChoiceField(choices=Feedback.choices)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class LastSeenPagination(KeysetPagination):
+    ordering = ("-last_seen_at", "-id")
 
 
 class AnomalySignalViewSet(OwnedReadOnlyViewSet[AnomalySignal]):
@@ -57,11 +67,102 @@ class AnomalySignalViewSet(OwnedReadOnlyViewSet[AnomalySignal]):
         signal = services.signal_resolve(actor=request.user, signal=self.get_object(), note=body.validated_data["note"])
         return Response(AnomalySignalSerializer(signal).data)
 
+    @extend_schema(request=FeedbackSerializer, responses=AnomalySignalSerializer)
+    @action(detail=True, methods=["post"])
+    def feedback(self, request: Request, pk: str | None = None) -> Response:
+        """Mark the signal ``real`` or a ``false_alarm`` (its incident takes the word too)."""
+        signal = self.get_object()  # another tenant's id is a 404 before its body is read
+        body = FeedbackSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        signal = services.signal_feedback_set(actor=request.user, signal=signal, **body.validated_data)
+        return Response(AnomalySignalSerializer(signal).data)
+
+    @extend_schema(request=NoteSerializer, responses=AnomalySignalSerializer)
+    @action(detail=True, methods=["post"], url_path="accept-normal")
+    def accept_normal(self, request: Request, pk: str | None = None) -> Response:
+        """This level is the new normal: the detector relearns the metric and the signal resolves."""
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        signal = services.signal_accept_normal(
+            actor=request.user, signal=self.get_object(), note=body.validated_data["note"]
+        )
+        return Response(AnomalySignalSerializer(signal).data)
+
     @action(detail=False, methods=["get"])
     def statistics(self, request: Request) -> Response:
         """Counts by status, severity and kind, and mean time to resolve, over ``?range=`` (default 24h)."""
         span = parse_range(request.query_params, default="24h", strict=True)
         return Response(selectors.signal_statistics(actor=request.user, window=span))
+
+
+class IncidentMemberSerializer(serializers.ModelSerializer[AnomalySignal]):
+    component_name = serializers.CharField(source="component.name", read_only=True)
+
+    class Meta:
+        model = AnomalySignal
+        fields = ["id", "component", "component_name", "kind", "metric", "severity", "status", "first_seen_at",
+                  "last_seen_at", "normal_since", "silenced", "feedback"]  # fmt: skip
+        read_only_fields = fields
+
+
+class IncidentSerializer(serializers.ModelSerializer[Incident]):
+    component_name = serializers.CharField(source="component.name", read_only=True)
+    signals = IncidentMemberSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id", "owner", "component", "component_name", "title", "status", "severity", "opened_at",
+            "last_seen_at", "episode", "episode_started_at", "silenced", "acknowledged_by", "acknowledged_at",
+            "resolved_by", "resolved_at", "resolution_note", "feedback", "feedback_by", "feedback_at", "signals",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class IncidentViewSet(OwnedReadOnlyViewSet[Incident]):
+    """Incidents: the signals of one fault, grouped (one page, one healing decision per episode)."""
+
+    queryset = Incident.objects.all()
+    selector = staticmethod(selectors.incident_list)
+    serializer_class = IncidentSerializer
+    filterset_class = filters.IncidentFilter
+    ordering_fields = ["last_seen_at"]
+    pagination_class = LastSeenPagination
+
+    @extend_schema(request=NoteSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str | None = None) -> Response:
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        incident = services.incident_acknowledge(
+            actor=request.user, incident=self.get_object(), note=body.validated_data["note"]
+        )
+        return Response(IncidentSerializer(self.get_queryset().get(pk=incident.pk)).data)
+
+    @extend_schema(request=NoteSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str | None = None) -> Response:
+        body = NoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        incident = services.incident_resolve(
+            actor=request.user, incident=self.get_object(), note=body.validated_data["note"]
+        )
+        return Response(IncidentSerializer(self.get_queryset().get(pk=incident.pk)).data)
+
+    @extend_schema(request=FeedbackSerializer, responses=IncidentSerializer)
+    @action(detail=True, methods=["post"])
+    def feedback(self, request: Request, pk: str | None = None) -> Response:
+        """Was this page worth it: ``real`` or ``false_alarm``."""
+        incident = self.get_object()  # another tenant's id is a 404 before its body is read
+        body = FeedbackSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        incident = services.incident_feedback_set(actor=request.user, incident=incident, **body.validated_data)
+        return Response(IncidentSerializer(self.get_queryset().get(pk=incident.pk)).data)
+
+    @action(detail=False, methods=["get"], url_path="pages-per-component")
+    def pages_per_component(self, request: Request) -> Response:
+        """Per component: pages a week over the last 4 weeks, and the share marked real."""
+        return Response(selectors.pages_per_component(actor=request.user))
 
 
 class SilenceSerializer(serializers.ModelSerializer[Silence]):

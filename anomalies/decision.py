@@ -18,7 +18,7 @@ What it decides, per event:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,17 +34,26 @@ RECENT_RELEASE = 3
 OVERRIDABLE = ("threshold", "window", "min_duration", "min_history", "freeze")
 
 
-def config_for(*, watched: rules.Watched, overrides: Mapping[str, Any] | None = None) -> DetectorConfig:
+def config_for(
+    *,
+    watched: rules.Watched,
+    overrides: Mapping[str, Any] | None = None,
+    bounds: Sequence[float] | None = None,
+) -> DetectorConfig:
     """The detector settings of one watched metric: its defaults, then the operator's overrides (None keeps
-    the default)."""
+    the default). ``bounds`` are the component's ``[degraded, unhealthy, critical]`` thresholds for the metric:
+    past degraded a level is never learned during an incident, past unhealthy never at all."""
     config = DetectorConfig(direction=watched.direction, abs_floor=watched.floor, min_duration=watched.min_duration)
     changes = {name: value for name, value in (overrides or {}).items() if name in OVERRIDABLE and value is not None}
+    if bounds is not None and len(bounds) >= 2:
+        changes.update(accept_level=float(bounds[0]), bad_level=float(bounds[1]))
     return config.replace(**changes) if changes else config
 
 
 @dataclass(frozen=True, kw_only=True)
-class Incident:
-    """One metric's open incident after the new events: what the newest anomalous window looked like."""
+class Deviation:
+    """One metric's open deviation (the detector's incident) after the new events: what the newest anomalous
+    window looked like. A signal is opened or updated from it."""
 
     watched: rules.Watched
     kind: str
@@ -84,7 +93,7 @@ class Replay:
 
     state: dict[str, Any]
     last_window_start: datetime | None
-    incident: Incident | None
+    deviation: Deviation | None
     normal_at: datetime | None  # when the metric came back to normal (None while it has not)
 
 
@@ -106,7 +115,7 @@ def metric_replay(
         for point in stored.get("forecast", []):
             forecaster.points.append((point[0], point[1]))
     last = last_window_start
-    incident: Incident | None = None
+    deviation: Deviation | None = None
     windows = int(stored.get("windows", 0))
     previous_version = stored.get("version", "")
     since_release = int(stored.get("since_release", RECENT_RELEASE))
@@ -130,7 +139,7 @@ def metric_replay(
         if anomalous:
             windows += 1
             normal_at = None
-            incident = _incident(
+            deviation = _deviation(
                 watched, float(value), decision, config.threshold, windows=windows, event=event,
                 version_changed=since_release < RECENT_RELEASE, extra=extra,
             )  # fmt: skip
@@ -148,7 +157,7 @@ def metric_replay(
     return Replay(
         state=state,
         last_window_start=last,
-        incident=incident,
+        deviation=deviation,
         normal_at=datetime.fromisoformat(normal_at) if normal_at else None,
     )
 
@@ -176,7 +185,7 @@ def _judge(watched: rules.Watched, value: float, decision: Decision, forecast: F
     return True, ""
 
 
-def _incident(
+def _deviation(
     watched: rules.Watched,
     value: float,
     decision: Decision,
@@ -186,12 +195,12 @@ def _incident(
     event: Mapping[str, Any],
     version_changed: bool,
     extra: str,
-) -> Incident:
+) -> Deviation:
     expected = decision.expected if decision.expected is not None else value
     kind = watched.kind
     if watched.metric == "throughput_rps":
         kind = rules.DROP if value < expected else rules.SURGE
-    return Incident(
+    return Deviation(
         watched=watched,
         kind=kind,
         value=value,

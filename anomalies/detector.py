@@ -56,11 +56,12 @@ from anomalies.detector_parts import (
     RollingSpread,
     RollingWindow,
 )
+from anomalies.detector_snapshot import Snapshot
 
 __all__ = ["Decision", "Detector", "DetectorConfig"]
 
 
-class Detector:
+class Detector(Snapshot):
     def __init__(self, config: DetectorConfig | None = None, state: dict[str, Any] | None = None) -> None:
         self.config = config or DetectorConfig()
         cfg = self.config
@@ -87,57 +88,6 @@ class Detector:
         self.late = 0  # points whose timestamp was not after the newest one seen (judged, not learned)
         if state:
             self._load(state)
-
-    # --- persisted state ------------------------------------------------------------------------------
-
-    def state(self) -> dict[str, Any]:
-        """A small JSON-able snapshot, so a restart does not forget what was learned."""
-        return {
-            "v": 3,
-            "window": list(self.window.order),
-            "spread": list(self.spread.order),
-            "recent": list(self.recent),
-            "seen": self.seen,
-            "over": self.over,
-            "under": self.under,
-            "incident": self.incident,
-            "frozen": self.frozen,
-            "side": [self.side, self.side_run],
-            "first_ts": self.first_ts,
-            "last_ts": self.last_ts,
-            "interval": self.interval,
-            "levels": {str(k): v for k, v in self.levels.items()},
-            "hourly": {str(k): [round(v[0], 3), v[1]] for k, v in self.hourly.items()},
-            "daily": {str(k): [[c, round(p, 3)] for c, p in v] for k, v in self.daily.items()},
-            "bursts": [[t, round(p, 3), n] for t, p, n in self.bursts],
-            "run": [self.run_peak, self.run_len],
-            "late": self.late,
-        }
-
-    def _load(self, state: dict[str, Any]) -> None:
-        cfg = self.config
-        window = [float(v) for v in state.get("window", [])]
-        self.window = RollingWindow(cfg.window, window)
-        # A version 1 snapshot had one window for both: start the scale from it.
-        self.spread = RollingSpread(cfg.scale_window, [float(v) for v in state.get("spread", window)])
-        self.recent.extend(float(v) for v in state.get("recent", []))
-        self.seen = int(state.get("seen", 0))
-        self.over = int(state.get("over", 0))
-        self.under = int(state.get("under", 0))
-        self.incident = bool(state.get("incident", False))
-        self.frozen = int(state.get("frozen", 0))
-        self.side, self.side_run = (int(v) for v in state.get("side", [0, 0]))
-        self.first_ts = state.get("first_ts")
-        self.last_ts = state.get("last_ts")
-        self.interval = float(state.get("interval", 0.0))
-        self.levels = {int(k): [float(v[0]), float(v[1])] for k, v in state.get("levels", {}).items()}
-        self.level_sum = sum(v[0] for v in self.levels.values())
-        self.hourly = {int(k): [float(v[0]), float(v[1])] for k, v in state.get("hourly", {}).items()}
-        self.daily = {int(k): [[int(c), float(p)] for c, p in v] for k, v in state.get("daily", {}).items()}
-        self.bursts = deque([float(t), float(p), int(n)] for t, p, n in state.get("bursts", []))
-        peak, length = state.get("run", [0.0, 0])
-        self.run_peak, self.run_len = float(peak), int(length)
-        self.late = int(state.get("late", 0))  # version 3
 
     # --- seasonality ------------------------------------------------------------------------------------
 
@@ -328,6 +278,12 @@ class Detector:
             threshold = self._recurring(timestamp, z, z if z < cap else cap)
         self.over = self.over + 1 if z >= threshold else 0
         point = self.over >= cfg.min_duration
+        if cfg.bad_level is not None or cfg.accept_level is not None:
+            bad = cfg.past(value, cfg.bad_level)
+            if bad or ((self.incident or self.over) and cfg.past(value, cfg.accept_level)):
+                # Past the operator's bounds: never the new normal. Out of the baseline, and an open incident
+                # stays open (past the unhealthy bound it stays anomalous) however long the level lasts.
+                return self._decide(point or (bad and self.incident), z, threshold, expected, scale, hold=True)
         if (self.incident or self.over) and self.frozen < cfg.freeze:
             # Keep the incident's values out of the baseline (bounded: a lasting shift is learned later).
             self.frozen += 1
@@ -385,15 +341,16 @@ class Detector:
         return z / (z + threshold), z, False, False, False, expected, threshold * scale
 
     def _decide(
-        self, point: bool, z: float, threshold: float, expected: float, scale: float
+        self, point: bool, z: float, threshold: float, expected: float, scale: float, hold: bool = False
     ) -> tuple[float, float, bool, bool, bool, float, float]:
-        """Open or close the incident (hysteresis) and shape ``step``'s answer."""
+        """Open or close the incident (hysteresis) and shape ``step``'s answer. ``hold``: the value is past the
+        operator's bounds, so it does not count towards closing."""
         opened = closed = False
         if point and not self.incident:
             self.incident = opened = True
             self.under = 0
         elif self.incident:
-            self.under = self.under + 1 if z < self.config.close_threshold else 0
+            self.under = self.under + 1 if z < self.config.close_threshold and not hold else 0
             if self.under >= self.config.recover_points:
                 self.incident = False
                 closed = True

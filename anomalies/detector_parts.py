@@ -50,6 +50,18 @@ class DetectorConfig:
     # While an incident is open its values do not teach the baseline (repeated incidents must not become the
     # new normal), for at most this many points (a lasting shift is learned after that). 0: always learn.
     freeze: int = 0
+    # The operator's own bounds (a component's degraded and unhealthy thresholds, in the watched direction).
+    # A level past ``accept_level`` is never learned while an incident is open, so it cannot become the new
+    # normal and close the incident by itself; one past ``bad_level`` is never learned at all and holds an
+    # open incident open for as long as it lasts. None: no bound (the datasets, unnamed metrics).
+    accept_level: float | None = None
+    bad_level: float | None = None
+
+    def past(self, value: float, level: float | None) -> bool:
+        """Is ``value`` at or beyond ``level`` in the direction this metric gets worse?"""
+        if level is None or self.direction == BOTH:
+            return False
+        return value >= level if self.direction == UP else value <= level
 
     def replace(self, **changes: Any) -> DetectorConfig:
         return DetectorConfig(**{**asdict(self), **changes})

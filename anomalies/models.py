@@ -17,6 +17,8 @@ class AnomalyKind(models.TextChoices):
     THROUGHPUT_DROP = "throughput_drop", "Throughput drop"
     THROUGHPUT_SURGE = "throughput_surge", "Throughput surge"
     EXTERNAL_ALERT = "external_alert", "External alert"
+    THRESHOLD_BREACH = "threshold_breach", "Threshold breach"
+    NO_DATA = "no_data", "No data"
 
 
 class Severity(models.TextChoices):
@@ -32,8 +34,62 @@ class SignalStatus(models.TextChoices):
     RESOLVED = "resolved", "Resolved"
 
 
+class Feedback(models.TextChoices):
+    REAL = "real", "Real"
+    FALSE_ALARM = "false_alarm", "False alarm"
+
+
+class Incident(OwnedModel):
+    """One fault: the signals it raised on a component and on the components that depend on it (or it on
+    them), close in time. One page, one healing decision per episode; it lives in episodes, each time it
+    deviates again after it was back in band or after an action."""
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="incidents")
+    title = models.CharField(max_length=200)
+    status = models.CharField(max_length=12, choices=SignalStatus.choices, default=SignalStatus.OPEN)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.MEDIUM)
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    episode = models.PositiveIntegerField(default=1)
+    episode_started_at = models.DateTimeField(default=timezone.now)
+    silenced = models.BooleanField(default=False, help_text="Opened during a silence: recorded, not acted on.")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
+    feedback = models.CharField(max_length=12, choices=Feedback.choices, blank=True)
+    feedback_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    feedback_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "anomaly_incidents"
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "status", "-last_seen_at"], name="incident_owner_status_seen"),
+            models.Index(fields=["component", "status"], name="incident_component_status"),
+            models.Index(fields=["-last_seen_at", "-id"], name="incident_seen_id"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(severity__in=Severity.values), name="incident_severity_valid"),
+            models.CheckConstraint(condition=Q(status__in=SignalStatus.values), name="incident_status_valid"),
+            models.CheckConstraint(condition=Q(episode__gte=1), name="incident_episode_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"incident #{self.pk}: {self.title} ({self.status})"
+
+
 class AnomalySignal(OwnedModel):
-    """One ongoing incident of one kind on one metric of one component."""
+    """One ongoing deviation of one kind on one metric of one component (a member of an incident)."""
 
     component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="anomaly_signals")
     kind = models.CharField(max_length=24, choices=AnomalyKind.choices)
@@ -58,6 +114,14 @@ class AnomalySignal(OwnedModel):
     window_start = models.DateTimeField(null=True, blank=True, help_text="Window of the last anomalous event.")
     normal_since = models.DateTimeField(null=True, blank=True, help_text="Back in band since; resolves later.")
     cause = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="symptoms")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="signals", db_index=True
+    )
+    feedback = models.CharField(max_length=12, choices=Feedback.choices, blank=True)
+    feedback_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    feedback_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -23,6 +23,7 @@ LATENCY, ERRORS, RESOURCE, AVAILABILITY = (
     "availability_drop",
 )
 DROP, SURGE = "throughput_drop", "throughput_surge"
+BREACH, NO_DATA = "threshold_breach", "no_data"
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,16 @@ def recommended_actions(kind: str, metric: str, version_changed: bool = False) -
         ]
     if kind == SURGE:
         return [advice("scale_up", "absorb the surge"), advice("circuit_breaker", "shed load if it overwhelms")]
+    if kind == BREACH:
+        return [
+            advice("restart_function", "past the operator's own unhealthy thresholds, whatever its history"),
+            advice("alert_escalation", "a person should look if it stays there"),
+        ]
+    if kind == NO_DATA:
+        return [
+            advice("restart_function", "a component that stopped reporting has often stopped working"),
+            advice("alert_escalation", "or its reporting broke: a person should check"),
+        ]
     return [advice("alert_escalation", "an external monitor raised it: route it to a person")]
 
 

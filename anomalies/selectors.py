@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, F, QuerySet
+from django.db.models import Avg, Count, F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from anomalies.models import AnomalySignal, DetectionSettings, Severity, SignalStatus, Silence
+from anomalies.models import AnomalySignal, DetectionSettings, Feedback, Incident, Severity, SignalStatus, Silence
 from anomalies.rules import BY_METRIC
 from core314.models import AuditLogEntry
 from core314.tenancy import Actor
@@ -19,9 +19,65 @@ def signal_list(*, actor: Actor) -> QuerySet[AnomalySignal]:
     """Signals, most recently seen first; filters: ``anomalies.filters.SignalFilter``."""
     return (
         AnomalySignal.objects.visible_to(actor)
-        .select_related("component", "cause__component")
+        .select_related("component", "cause__component", "incident")
         .order_by("-last_seen_at", "-id")
     )
+
+
+def incident_list(*, actor: Actor) -> QuerySet[Incident]:
+    """Incidents, most recently active first, with their members; filters: ``anomalies.filters.IncidentFilter``."""
+    members = AnomalySignal.objects.select_related("component").order_by("first_seen_at", "id")
+    return (
+        Incident.objects.visible_to(actor)
+        .select_related("component")
+        .prefetch_related(Prefetch("signals", queryset=members))
+        .order_by("-last_seen_at", "-id")
+    )
+
+
+def incident_timeline(*, actor: Actor, incident: Incident) -> QuerySet[AuditLogEntry]:
+    """What happened in an incident, oldest first: its own entries, its signals', its actions' and decisions'."""
+    signal_ids = [str(pk) for pk in incident.signals.values_list("pk", flat=True)]
+    action_ids = [str(pk) for pk in incident.recovery_actions.values_list("pk", flat=True)]
+    entries = AuditLogEntry.objects.visible_to(actor).filter(
+        Q(object_type="anomalies.incident", object_id=str(incident.pk))
+        | Q(object_type="anomalies.anomalysignal", object_id__in=signal_ids)
+        | Q(object_type="recovery.recoveryaction", object_id__in=action_ids)
+    )
+    return entries.order_by("created_at", "id")
+
+
+def pages_per_component(*, actor: Actor, weeks: int = 4, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The detector's report card per component: pages (incidents) a week over the last ``weeks`` weeks, how
+    many were marked real or false, and the share real among those marked."""
+    now = now or timezone.now()
+    rows = (
+        Incident.objects.visible_to(actor)
+        .filter(opened_at__gte=now - timedelta(weeks=weeks))
+        .order_by()
+        .values("component_id", "component__name")
+        .annotate(
+            pages=Count("id"),
+            real=Count("id", filter=Q(feedback=Feedback.REAL)),
+            false=Count("id", filter=Q(feedback=Feedback.FALSE_ALARM)),
+        )
+        .order_by("-pages", "component__name")
+    )
+    report = []
+    for row in rows[:50]:
+        judged = row["real"] + row["false"]
+        report.append(
+            {
+                "component_id": row["component_id"],
+                "component": row["component__name"],
+                "pages": row["pages"],
+                "per_week": round(row["pages"] / weeks, 2),
+                "real": row["real"],
+                "false_alarms": row["false"],
+                "share_real": round(row["real"] / judged, 3) if judged else None,
+            }
+        )
+    return report
 
 
 def status_counts(*, actor: Actor) -> dict[str, int]:

@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from anomalies import filters, selectors, services
-from anomalies.models import AnomalyKind, AnomalySignal, Silence
+from anomalies.models import AnomalyKind, AnomalySignal, Incident, Silence
 from core314.filtering import filter_bar, filter_page
 from core314.http import HtmxHttpRequest
 from core314.pagination import keyset_page
@@ -34,7 +34,12 @@ def anomaly_console(request: HtmxHttpRequest) -> HttpResponse:
         filters.SignalFilter, request, selectors.signal_list(actor=request.user), defaults={"range": "7d"}
     )
     bar = filter_bar(signals, SIGNAL_FILTERS)
+    incidents = filter_page(
+        filters.IncidentFilter, request, selectors.incident_list(actor=request.user), defaults={"range": "7d"}
+    )
     context = {
+        "incidents": keyset_page(incidents.qs, field="last_seen_at", after=request.GET.get("incidents_after"), size=10),
+        "report": selectors.pages_per_component(actor=request.user),
         "page": keyset_page(signals.qs, field="last_seen_at", after=request.GET.get("after")),
         "counts": selectors.open_signal_counts(actor=request.user),
         "by_status": selectors.status_counts(actor=request.user),
@@ -65,6 +70,13 @@ def signal_detail(request: HtmxHttpRequest, signal: AnomalySignal) -> HttpRespon
     return render(request, template, context)
 
 
+def _back(request: HttpRequest, default: str, pk: int) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default, pk=pk)
+
+
 @login_required
 @require_POST
 @owned(AnomalySignal, "signal")
@@ -74,15 +86,55 @@ def signal_act(request: HttpRequest, signal: AnomalySignal, verb: str) -> HttpRe
         if verb == "acknowledge":
             services.signal_acknowledge(actor=request.user, signal=signal, note=note)
             messages.success(request, "Signal acknowledged.")
-        else:
+        elif verb == "resolve":
             services.signal_resolve(actor=request.user, signal=signal, note=note)
             messages.success(request, "Signal resolved.")
+        elif verb == "accept-normal":
+            services.signal_accept_normal(actor=request.user, signal=signal, note=note)
+            messages.success(request, "Accepted as the new normal: the detector relearns this metric.")
+        else:
+            services.signal_feedback_set(actor=request.user, signal=signal, verdict=request.POST.get("verdict", ""))
+            messages.success(request, "Thanks: the report card counts it.")
     except DomainError as exc:
         messages.error(request, str(exc))
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect("anomaly-signal", pk=signal.pk)
+    return _back(request, "anomaly-signal", signal.pk)
+
+
+def _incidents(actor: Actor) -> QuerySet[Incident]:
+    return selectors.incident_list(actor=actor)
+
+
+@login_required
+@owned(Incident, "incident", queryset=_incidents)
+def incident_detail(request: HtmxHttpRequest, incident: Incident) -> HttpResponse:
+    context = {
+        "incident": incident,
+        "members": list(incident.signals.all()),
+        "timeline": selectors.incident_timeline(actor=request.user, incident=incident),
+    }
+    template = "anomalies/incident.html#live" if request.htmx else "anomalies/incident.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+@owned(Incident, "incident")
+def incident_act(request: HttpRequest, incident: Incident, verb: str) -> HttpResponse:
+    note = request.POST.get("note", "")
+    try:
+        if verb == "acknowledge":
+            services.incident_acknowledge(actor=request.user, incident=incident, note=note)
+            messages.success(request, "Incident acknowledged.")
+        elif verb == "resolve":
+            services.incident_resolve(actor=request.user, incident=incident, note=note)
+            messages.success(request, "Incident resolved.")
+        else:
+            verdict = request.POST.get("verdict", "")
+            services.incident_feedback_set(actor=request.user, incident=incident, verdict=verdict, note=note)
+            messages.success(request, "Thanks: the report card counts it.")
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    return _back(request, "anomaly-incident", incident.pk)
 
 
 @login_required

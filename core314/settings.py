@@ -239,8 +239,6 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
-# A URL typed without a scheme is https (Django 6's default, chosen now).
-FORMS_URLFIELD_ASSUME_HTTPS = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -295,6 +293,9 @@ SPECTACULAR_SETTINGS = {
         "ProbeKindEnum": "health.models.ProbeKind",
         "AnomalyKindEnum": "anomalies.models.AnomalyKind",
         "AlertStatusEnum": [("firing", "firing"), ("resolved", "resolved")],
+        "SignalStatusEnum": "anomalies.models.SignalStatus",
+        "FeedbackEnum": "anomalies.models.Feedback",
+        "VerdictEnum": "recovery.models.Verdict",
     },
 }
 
@@ -317,6 +318,10 @@ CORE314_INGEST_RECORD_LIMIT = env_int("CORE314_INGEST_RECORD_LIMIT", 5000)
 CORE314_RETENTION_DAYS = env_int("CORE314_RETENTION_DAYS", 30)
 # Anomaly signals resolve themselves after the metric has been back in band this long (seconds).
 CORE314_SIGNAL_RESOLVE_AFTER = env_int("CORE314_SIGNAL_RESOLVE_AFTER", 60)
+# Signals of one component and its dependencies within this many seconds of an incident's last one join it.
+CORE314_INCIDENT_WINDOW = env_int("CORE314_INCIDENT_WINDOW", 300)
+# An incident that keeps coming back after repairs that worked: after this many episodes, a person is told.
+CORE314_INCIDENT_MAX_EPISODES = env_int("CORE314_INCIDENT_MAX_EPISODES", 3)
 # Healing: the longest an executor may run, how long approvals wait, the default verification window and
 # cooldown, when a crash-loop backoff resets, and the blast-radius guard (share and minimum of failing components).
 CORE314_ACTION_TIMEOUT = env_int("CORE314_ACTION_TIMEOUT", 30)

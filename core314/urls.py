@@ -4,10 +4,18 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from anomalies.api import AlertViewSet, AnomalySignalViewSet, DetectionSettingsViewSet, SilenceViewSet
+from anomalies.api import (
+    AlertViewSet,
+    AnomalySignalViewSet,
+    DetectionSettingsViewSet,
+    IncidentViewSet,
+    SilenceViewSet,
+)
 from anomalies.views import (
     anomaly_console,
     detection_settings,
+    incident_act,
+    incident_detail,
     signal_act,
     signal_detail,
     silence_add,
@@ -38,6 +46,7 @@ router.register("health-events", SystemHealthEventViewSet, basename="health-even
 router.register("execution-records", ExecutionRecordViewSet, basename="execution-record")
 router.register("probes", ProbeViewSet, basename="probe")
 router.register("anomalies", AnomalySignalViewSet, basename="anomaly")
+router.register("incidents", IncidentViewSet, basename="incident")
 router.register("silences", SilenceViewSet, basename="silence")
 router.register("alerts", AlertViewSet, basename="alert")
 router.register("detection-settings", DetectionSettingsViewSet, basename="detection-settings")
@@ -73,6 +82,29 @@ urlpatterns = [
     path("anomaly-console/signals/<int:pk>", signal_detail, name="anomaly-signal"),
     path("anomaly-console/signals/<int:pk>/acknowledge", signal_act, {"verb": "acknowledge"}, name="console-ack"),
     path("anomaly-console/signals/<int:pk>/resolve", signal_act, {"verb": "resolve"}, name="console-resolve"),
+    path(
+        "anomaly-console/signals/<int:pk>/accept-normal",
+        signal_act,
+        {"verb": "accept-normal"},
+        name="console-accept-normal",
+    ),
+    path("anomaly-console/signals/<int:pk>/feedback", signal_act, {"verb": "feedback"}, name="console-feedback"),
+    path("anomaly-console/incidents/<int:pk>", incident_detail, name="anomaly-incident"),
+    path(
+        "anomaly-console/incidents/<int:pk>/acknowledge",
+        incident_act,
+        {"verb": "acknowledge"},
+        name="console-incident-ack",
+    ),
+    path(
+        "anomaly-console/incidents/<int:pk>/resolve", incident_act, {"verb": "resolve"}, name="console-incident-resolve"
+    ),
+    path(
+        "anomaly-console/incidents/<int:pk>/feedback",
+        incident_act,
+        {"verb": "feedback"},
+        name="console-incident-feedback",
+    ),
     path("anomaly-console/silences", silence_add, name="anomaly-silence-add"),
     path("anomaly-console/components/<int:pk>/detection", detection_settings, name="anomaly-detection-settings"),
     path("anomaly-console/silences/<int:pk>/end", silence_stop, name="anomaly-silence-end"),

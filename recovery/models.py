@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from anomalies.models import AnomalySignal
+from anomalies.models import AnomalySignal, Incident
 from core314.tenancy import OwnedModel
 from health.models import Component
 
@@ -108,6 +108,13 @@ class RecoveryAction(OwnedModel):
         AnomalySignal, on_delete=models.SET_NULL, null=True, blank=True, related_name="recovery_actions"
     )
     component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="recovery_actions")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="recovery_actions"
+    )
+    episode = models.PositiveIntegerField(default=1, help_text="The incident's episode this action answered.")
+    aftermath = models.JSONField(
+        default=list, blank=True, help_text="Deviations this action caused while it was verified: recorded, not paged."
+    )
     action_type = models.CharField(max_length=24, choices=ActionType.choices)
     parameters = models.JSONField(default=dict, blank=True)
     mode = models.CharField(max_length=10, choices=ActionMode.choices, default=ActionMode.APPROVAL)
@@ -171,6 +178,10 @@ class HealingDecision(OwnedModel):
     """What the engine decided for a signal at a severity: one row, so a burst of triggers decides once."""
 
     signal = models.ForeignKey(AnomalySignal, on_delete=models.CASCADE, related_name="healing_decisions")
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="healing_decisions"
+    )
+    episode = models.PositiveIntegerField(default=1)
     component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="healing_decisions")
     severity = models.CharField(max_length=8)
     outcome = models.CharField(max_length=8, choices=DecisionOutcome.choices)
@@ -182,7 +193,11 @@ class HealingDecision(OwnedModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["signal", "severity"], name="decision_one_per_signal_severity"),
+            # One decision per incident, episode and severity: a fault is decided once, again when it comes
+            # back (a new episode), and again when it gets worse.
+            models.UniqueConstraint(
+                fields=["incident", "episode", "severity"], name="decision_one_per_incident_episode_severity"
+            ),
         ]
         indexes = [models.Index(fields=["outcome", "retry_at"], name="decision_outcome_retry")]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from anomalies.signals import anomaly_raised
+from anomalies.signals import anomaly_raised, deviation_opening
 from core314.signals import user_created
 from health.signals import probe_outcomes_recorded, probes_due
 
@@ -37,6 +37,18 @@ def enqueue_healing(sender: Any, signal_id: int, **kwargs: Any) -> None:
     from recovery.tasks import heal
 
     heal.delay(signal_id)
+
+
+@receiver(deviation_opening, dispatch_uid="recovery.absorb_aftermath")
+def absorb_aftermath(
+    sender: Any, component_id: int, kind: str, metric: str, value: float, expected: float, at: datetime, **kwargs: Any
+) -> int | None:
+    """A deviation the platform's own restart, scale or rollback just caused is that action's aftermath."""
+    from recovery.services import action_aftermath_record
+
+    return action_aftermath_record(
+        component_id=component_id, kind=kind, metric=metric, value=value, expected=expected, at=at
+    )
 
 
 @receiver(user_created, dispatch_uid="recovery.default_policies")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 PAGES = {
     "system-monitor": 11,
-    "anomaly-console": 9,
+    "anomaly-console": 12,
     "recovery-manager": 15,
     "selftest-panel": 9,
     "audit-log": 5,
@@ -33,6 +33,7 @@ LISTS = {
     "execution-record-list": 4,
     "probe-list": 4,
     "anomaly-list": 4,
+    "incident-list": 5,
     "silence-list": 4,
     "detection-settings-list": 4,
     "recovery-action-list": 4,

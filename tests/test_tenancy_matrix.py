@@ -19,7 +19,7 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from anomalies.models import DetectionSettings, Silence
+from anomalies.models import AnomalySignal, DetectionSettings, Incident, Silence
 from core314 import services
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.tenancy import OwnedQuerySet
@@ -114,6 +114,8 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
     component = factories.ComponentFactory(owner=user, name=f"{mark}-component")
     event = factories.HealthEventFactory(component=component, version=f"{mark}-v")
     signal = factories.AnomalySignalFactory(component=component, metric=f"{mark}-metric")
+    incident = Incident.objects.create(owner=user, component=component, title=f"{mark}-incident")
+    AnomalySignal.objects.filter(pk=signal.pk).update(incident=incident)
     action = factories.RecoveryActionFactory(component=component, signal=signal, reason=f"{mark}-reason")
     run = factories.SelfTestRunFactory(owner=user, environment=f"{mark}-env")
     result = factories.SelfTestResultFactory(run=run, check_name=f"{mark}-check")
@@ -144,6 +146,7 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
         type(component): component,
         type(event): event,
         type(signal): signal,
+        Incident: incident,
         type(action): action,
         type(run): run,
         type(result): result,

@@ -12,9 +12,8 @@ from django.utils import timezone
 
 from anomalies import rules
 from anomalies.models import AnomalySignal, SignalStatus
-from anomalies.services.lifecycle import signal_find_cause, signal_mark_resolved, silence_find_active
-from anomalies.signals import anomaly_raised
-from core314.changes import record_change, send_on_commit
+from anomalies.services.incidents import incident_signal_updated
+from anomalies.services.lifecycle import signal_find_cause, signal_mark_resolved, signal_opened, silence_find_active
 from core314.live import publish_on_commit
 from core314.redact import redact
 from core314.services import DomainError
@@ -74,10 +73,11 @@ def external_alert_receive(
             existing.occurrences += 1
             existing.last_seen_at = now
             existing.explanation = summary or existing.explanation
-            if rules.SEVERITY_ORDER.index(level) > rules.SEVERITY_ORDER.index(existing.severity):
+            rose = rules.SEVERITY_ORDER.index(level) > rules.SEVERITY_ORDER.index(existing.severity)
+            if rose:
                 existing.severity = level
-                send_on_commit(anomaly_raised, sender=AnomalySignal, signal_id=existing.pk)
             existing.save()
+            incident_signal_updated(signal=existing, came_back=False, rose=rose, now=now)
             publish_on_commit(row=existing, event="anomaly.updated", data={"severity": existing.severity})
             return AlertOutcome(fingerprint, component.name, "updated", existing.pk)
         signal = AnomalySignal.objects.create(
@@ -95,17 +95,7 @@ def external_alert_receive(
             silenced=silence_find_active(component=component, kind="external_alert", at=now) is not None,
             cause=signal_find_cause(component=component),
         )
-        record_change(
-            actor=actor,
-            action="anomaly.open",
-            target=signal,
-            after={"kind": "external_alert", "alert": name, "severity": level, "fingerprint": fingerprint},
-            reason=summary,
-            event="anomaly.opened",
-            data={"severity": level, "kind": "external_alert"},
-            signal=anomaly_raised,
-            signal_kwargs={"signal_id": signal.pk},
-        )
+        signal_opened(signal=signal, reason=summary or f"{name} is firing", now=now, actor=actor)
         return AlertOutcome(fingerprint, component.name, "opened", signal.pk)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -13,19 +14,23 @@ from django.utils import timezone
 
 from anomalies import decision, rules
 from anomalies.detector import DetectorConfig
-from anomalies.models import AnomalySignal, DetectionSettings, DetectorState, SignalStatus
-from anomalies.services.lifecycle import signal_mark_resolved, signal_open_or_update
-from health.models import Component, SystemHealthEvent
+from anomalies.models import AnomalyKind, AnomalySignal, DetectionSettings, DetectorState, SignalStatus
+from anomalies.services.lifecycle import signal_for_status, signal_mark_resolved, signal_open_or_update
+from health import thresholds
+from health.models import Component, ComponentStatus, SystemHealthEvent
 
 MAX_EVENTS = 5000  # per run; a backlog larger than this is read by the next run
 WARM_UP_EVENTS = 1000
+FAILING = (ComponentStatus.UNHEALTHY, ComponentStatus.CRITICAL)
 
 
 def detector_config(component: Component, watched: rules.Watched) -> DetectorConfig:
-    """The detector settings of one of the component's metrics, with the operator's overrides."""
+    """The detector settings of one of the component's metrics, with the operator's overrides and its status
+    thresholds (a level past them is never learned as normal)."""
     overrides: DetectionSettings | None = getattr(component, "detection_settings", None)
     values = {name: getattr(overrides, name) for name in decision.OVERRIDABLE} if overrides is not None else None
-    return decision.config_for(watched=watched, overrides=values)
+    bounds = thresholds.thresholds_for(component.type, component.thresholds).get(watched.metric)
+    return decision.config_for(watched=watched, overrides=values, bounds=bounds)
 
 
 def signals_detect(*, component_id: int, now: datetime | None = None) -> list[AnomalySignal]:
@@ -57,7 +62,7 @@ def signals_detect(*, component_id: int, now: datetime | None = None) -> list[An
             # A detector seeing this component for the first time learns from its recent history only,
             # not from the oldest events onward: the newest WARM_UP_EVENTS, in time order.
             events = list(events_qs.order_by("-window_start", "-id")[:WARM_UP_EVENTS])[::-1]
-        found: list[decision.Incident] = []
+        found: list[decision.Deviation] = []
         back_to_normal: list[tuple[str, datetime]] = []
         for watched in rules.WATCHED:
             state_row = states.get(watched.metric) or DetectorState(component=component, metric=watched.metric)
@@ -71,21 +76,70 @@ def signals_detect(*, component_id: int, now: datetime | None = None) -> list[An
             state_row.state = replay.state
             state_row.last_window_start = replay.last_window_start
             state_row.save()
-            if replay.incident is not None:
-                found.append(replay.incident)
+            if replay.deviation is not None:
+                found.append(replay.deviation)
             elif replay.normal_at is not None:
                 back_to_normal.append((watched.metric, replay.normal_at))
-        touched = [signal_open_or_update(component=component, incident=f, now=now) for f in found]
+        opened = [signal_open_or_update(component=component, deviation=f, now=now) for f in found]
+        touched = [signal for signal in opened if signal is not None]
         _mark_normal(component, back_to_normal)
+        touched += _status_signals(component, events[-1] if events else None, now)
         resolved = signals_auto_resolve(component_ids=[component.pk], now=now)
     return touched + resolved
 
 
-def _mark_normal(component: Component, metrics: list[tuple[str, datetime]]) -> None:
+def _status_signals(component: Component, newest: dict[str, Any] | None, now: datetime) -> list[AnomalySignal]:
+    """Signals the operator's own bounds open, whatever the detector learned: a component unhealthy or
+    critical by its thresholds (its status, damped over windows) with no other signal open, and one that
+    stopped reporting. Each goes back to normal with its status."""
+    touched = []
+    if component.status in FAILING and newest is not None:
+        others = AnomalySignal.objects.filter(component=component).exclude(status=SignalStatus.RESOLVED)
+        others = others.exclude(kind__in=[AnomalyKind.THRESHOLD_BREACH, AnomalyKind.NO_DATA])
+        if not others.filter(normal_since__isnull=True).exists():
+            bounds = thresholds.thresholds_for(component.type, component.thresholds)
+            _, reasons = thresholds.evaluate(newest, bounds)
+            severity = "critical" if component.status == ComponentStatus.CRITICAL else "high"
+            explanation = (
+                f"{component.name} is {component.status} by its thresholds ({', '.join(reasons) or 'status'}), "
+                "however usual that level has become."
+            )
+            breach = signal_for_status(
+                component=component,
+                kind=AnomalyKind.THRESHOLD_BREACH,
+                severity=severity,
+                explanation=explanation,
+                now=now,
+            )
+            touched.append(breach)
+    elif component.status not in FAILING:
+        _mark_normal(component, [("status", now)], kinds=[AnomalyKind.THRESHOLD_BREACH])
+    if component.status == ComponentStatus.STALE:
+        touched.append(signal_no_data(component=component, now=now))
+    else:
+        _mark_normal(component, [("status", now)], kinds=[AnomalyKind.NO_DATA])
+    return touched
+
+
+def signal_no_data(*, component: Component, now: datetime) -> AnomalySignal:
+    """A component silent past its stale limit: a signal, healed and escalated like any other."""
+    quiet = int((now - component.last_report_at).total_seconds()) if component.last_report_at else None
+    explanation = (
+        f"{component.name} sent no data for {quiet} s (its limit is {component.stale_after_s} s)."
+        if quiet is not None
+        else f"{component.name} has never sent data."
+    )
+    return signal_for_status(
+        component=component, kind=AnomalyKind.NO_DATA, severity="high", explanation=explanation, now=now
+    )
+
+
+def _mark_normal(component: Component, metrics: list[tuple[str, datetime]], kinds: list[str] | None = None) -> None:
     for metric, since in metrics:
-        AnomalySignal.objects.filter(component=component, metric=metric, normal_since__isnull=True).exclude(
-            status=SignalStatus.RESOLVED
-        ).update(normal_since=since)
+        rows = AnomalySignal.objects.filter(component=component, metric=metric, normal_since__isnull=True)
+        if kinds is not None:
+            rows = rows.filter(kind__in=kinds)
+        rows.exclude(status=SignalStatus.RESOLVED).update(normal_since=since)
 
 
 def signals_auto_resolve(
@@ -135,5 +189,10 @@ def detection_sweep(*, now: datetime | None = None, max_components: int = 500) -
             signals_detect(component_id=row["component_id"], now=now)
             count += 1
     with transaction.atomic():
+        for component in Component.objects.filter(status=ComponentStatus.STALE).exclude(
+            anomaly_signals__kind=AnomalyKind.NO_DATA,
+            anomaly_signals__status__in=[SignalStatus.OPEN, SignalStatus.ACKNOWLEDGED],
+        )[:max_components]:
+            signal_no_data(component=component, now=now)
         signals_auto_resolve(now=now)
     return count

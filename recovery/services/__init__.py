@@ -8,6 +8,7 @@ steps share.
 
 from recovery.services.actions import last_good_version
 from recovery.services.actuators import actuator_save, deployment_mark, deployment_record, process_control
+from recovery.services.aftermath import action_aftermath_record
 from recovery.services.breakers import (
     BreakerView,
     breaker_close,
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_POLICIES",
     "SUPERVISED_VERIFY_S",
     "BreakerView",
+    "action_aftermath_record",
     "action_approve",
     "action_cancel",
     "action_create_manual",

@@ -129,10 +129,13 @@ def action_create(
     verify_after_s: int | None = None,
 ) -> RecoveryAction:
     """Plan and store an action (inside the caller's transaction, with the component locked)."""
+    incident = signal.incident if signal is not None and signal.incident_id is not None else None
     action = RecoveryAction(
         owner_id=component.owner_id,
         component=component,
         signal=signal,
+        incident=incident,
+        episode=incident.episode if incident is not None else 1,
         policy=policy,
         step=step,
         action_type=action_type,

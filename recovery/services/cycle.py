@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import F
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from anomalies.models import AnomalySignal, SignalStatus
+from anomalies.models import AnomalySignal, Incident, SignalStatus
 from recovery.models import ActionStatus, DecisionOutcome, HealingDecision, RecoveryAction
 from recovery.services.actions import execution_enqueue
 from recovery.services.breakers import breakers_promote
@@ -37,14 +37,25 @@ def healing_cycle(*, now: datetime | None = None, limit: int = 200) -> dict[str,
     for action_id in due.values_list("pk", flat=True)[:limit]:
         action_verify(action_id=action_id, now=now)
         done["verified"] += 1
+    # Incidents with no decision for their current episode and severity (an announcement lost to a broker
+    # hiccup), and signals not yet in an incident; then deferred decisions that are due.
+    decided = HealingDecision.objects.filter(
+        incident=OuterRef("pk"), episode=OuterRef("episode"), severity=OuterRef("severity")
+    )
     undecided = (
-        AnomalySignal.objects.exclude(status=SignalStatus.RESOLVED)
+        Incident.objects.exclude(status=SignalStatus.RESOLVED)
         .filter(silenced=False, last_seen_at__gte=now - timedelta(days=1))
-        .exclude(healing_decisions__severity=F("severity"))
+        .exclude(Exists(decided))
+        .annotate(lead=Subquery(AnomalySignal.objects.filter(incident=OuterRef("pk")).values("pk")[:1]))
+        .values_list("lead", flat=True)[:limit]
+    )
+    orphans = (
+        AnomalySignal.objects.exclude(status=SignalStatus.RESOLVED)
+        .filter(incident__isnull=True, silenced=False, last_seen_at__gte=now - timedelta(days=1))
         .values_list("pk", flat=True)[:limit]
     )
     retry = HealingDecision.objects.filter(outcome=DecisionOutcome.DEFERRED, retry_at__lte=now)
-    for signal_id in {*undecided, *retry.values_list("signal_id", flat=True)[:limit]}:
+    for signal_id in {*undecided, *orphans, *retry.values_list("signal_id", flat=True)[:limit]} - {None}:
         heal_signal(signal_id=signal_id, now=now)
         done["decided"] += 1
     done["half_open"] = breakers_promote(now=now)

@@ -19,8 +19,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from anomalies.models import AnomalyKind, AnomalySignal, SignalStatus
+from anomalies.models import AnomalyKind, AnomalySignal, Incident, SignalStatus
 from anomalies.rules import SEVERITY_ORDER
+from anomalies.services import incident_attach
 from core314.changes import record_change
 from health.models import Component, ComponentStatus
 from recovery.executors import ACTUATORS_FOR, ParameterError
@@ -165,83 +166,147 @@ def step_action(
     return DecisionOutcome.ACTED, f"no step of the policy can run here{skipped}: escalated", action, None
 
 
-# --- Deciding ----------------------------------------------------------------------------------------------
+# --- Deciding ---------------------------------------------------------------------------------------------
+
+Choice = tuple[str, str, RecoveryAction | None, datetime | None, AnomalySignal | None]
 
 
 def heal_signal(*, signal_id: int, now: datetime | None = None) -> HealingDecision | None:
-    """Decide what to do about an opened or escalated signal; at most one decision per signal and severity."""
+    """Decide for the incident of an opened, returning or worsening signal: one decision per incident,
+    episode and severity (one fault, one decision; again when it comes back or gets worse)."""
     now = now or timezone.now()
     with transaction.atomic():
-        signal = AnomalySignal.objects.filter(pk=signal_id).first()
+        signal = AnomalySignal.objects.select_related("incident", "component").filter(pk=signal_id).first()
         if signal is None:
             return None
-        # Decisions about one component wait for each other, across every worker process.
-        component = Component.objects.select_for_update().get(pk=signal.component_id)
-        signal.refresh_from_db()
-        decision = HealingDecision.objects.filter(signal=signal, severity=signal.severity).first()
+        # Decisions about the components of one fault wait for each other, across every worker process:
+        # components first, in one order, then the incident (the order verification locks them in).
+        ids = {signal.component_id}
+        if signal.incident is not None:
+            members = signal.incident.signals.exclude(status=SignalStatus.RESOLVED)
+            ids |= {signal.incident.component_id, *members.values_list("component_id", flat=True)}
+        list(Component.objects.select_for_update().filter(pk__in=sorted(ids)).order_by("pk"))
+        incident = signal.incident if signal.incident is not None else incident_attach(signal=signal, now=now)[0]
+        incident = Incident.objects.select_for_update().get(pk=incident.pk)
+        decision = HealingDecision.objects.filter(
+            incident=incident, episode=incident.episode, severity=incident.severity
+        ).first()
         if decision is not None and (
             decision.outcome != DecisionOutcome.DEFERRED or (decision.retry_at and decision.retry_at > now)
         ):
             return decision
-        outcome, reason, action, retry_at = _decide(signal, component, now)
+        outcome, reason, action, retry_at, lead = _decide(incident, now)
+        lead = lead or signal
         if decision is None:
             decision = HealingDecision(
-                owner_id=component.owner_id, signal=signal, component=component, severity=signal.severity
+                owner_id=incident.owner_id, incident=incident, episode=incident.episode, severity=incident.severity
             )
+        decision.signal, decision.component_id = lead, lead.component_id
         decision.outcome, decision.reason, decision.action, decision.retry_at = outcome, reason[:300], action, retry_at
         decision.save()
         record_change(
             actor=None,
             system_label="healer",
             action=f"healing.{outcome}",
-            target=signal,
-            after={"severity": signal.severity, "action": action.pk if action else None, "retry_at": str(retry_at)},
+            target=incident,
+            after={
+                "episode": incident.episode, "severity": incident.severity, "signal": lead.pk,
+                "action": action.pk if action else None, "retry_at": str(retry_at),
+            },
             reason=reason,
-        )
+        )  # fmt: skip
         return decision
 
 
-def _decide(
-    signal: AnomalySignal, component: Component, now: datetime
-) -> tuple[str, str, RecoveryAction | None, datetime | None]:
-    if signal.status == SignalStatus.RESOLVED:
-        return DecisionOutcome.SKIPPED, "the signal is already resolved", None, None
-    if signal.silenced:
-        return DecisionOutcome.SKIPPED, "opened during a silence: recorded, not acted on", None, None
-    if signal.normal_since is not None:
-        return DecisionOutcome.SKIPPED, "its metric is back to normal (the signal resolves itself)", None, None
-    if signal.kind == AnomalyKind.AVAILABILITY_DROP:
+def _lead(members: list[AnomalySignal]) -> tuple[RecoveryPolicy, AnomalySignal] | None:
+    """The member whose matching policy comes first (then the most severe): the incident is healed by that."""
+    matched = []
+    for member in members:
+        policy = policy_for(member, member.component)
+        if policy is not None:
+            matched.append((policy.priority, policy.pk, -SEVERITY_ORDER.index(member.severity), policy, member))
+    if not matched:
+        return None
+    _, _, _, policy, member = min(matched, key=lambda m: m[:3])
+    return policy, member
+
+
+def _decide(incident: Incident, now: datetime) -> Choice:
+    members = list(
+        incident.signals.exclude(status=SignalStatus.RESOLVED).select_related("component").order_by("first_seen_at")
+    )
+    if incident.status == SignalStatus.RESOLVED or not members:
+        return DecisionOutcome.SKIPPED, "the incident is already resolved", None, None, None
+    live = [m for m in members if not m.silenced]
+    if not live:
+        return DecisionOutcome.SKIPPED, "opened during a silence: recorded, not acted on", None, None, members[0]
+    deviating = [m for m in live if m.normal_since is None]
+    if not deviating:
+        why = "its metrics are back to normal (the incident resolves itself; it is decided again if they deviate)"
+        return DecisionOutcome.SKIPPED, why, None, None, live[0]
+    chosen = _lead(deviating)
+    if chosen is None:
+        return DecisionOutcome.SKIPPED, "no enabled policy matches its signals", None, None, deviating[0]
+    policy, lead = chosen
+    component = lead.component
+    if lead.kind == AnomalyKind.AVAILABILITY_DROP:
         grace = timedelta(seconds=settings.CORE314_DEPLOY_GRACE)
         deployed = Deployment.objects.filter(component=component, deployed_at__gte=now - grace).first()
         if deployed is not None:
             # A deploy restarts the service: a short gap is expected, and restarting it again would only
             # lengthen it. Look again when the grace is over (by then it has answered, or it has not).
             reason = f"{deployed.version} was deployed {(now - deployed.deployed_at).total_seconds():.0f} s ago"
-            return DecisionOutcome.DEFERRED, f"{reason}: giving it time to start", None, deployed.deployed_at + grace
+            retry = deployed.deployed_at + grace
+            return DecisionOutcome.DEFERRED, f"{reason}: giving it time to start", None, retry, lead
     busy = RecoveryAction.objects.filter(component=component, in_flight=True).first()
     if busy is not None:
         retry = now + timedelta(seconds=settings.CORE314_HEALING_CYCLE)
-        return DecisionOutcome.DEFERRED, f"action #{busy.pk} is in flight on {component.name}", None, retry
+        return DecisionOutcome.DEFERRED, f"action #{busy.pk} is in flight on {component.name}", None, retry, lead
+    healing = RecoveryAction.objects.exclude(action_type=ActionType.ALERT_ESCALATION)
     covering = (
-        RecoveryAction.objects.filter(
+        healing.filter(
             component=component,
             verdict__in=[Verdict.RESOLVED, Verdict.IMPROVED],
-            started_at__gte=signal.first_seen_at,
+            started_at__gte=incident.episode_started_at,
         )
-        .exclude(action_type=ActionType.ALERT_ESCALATION)
         .order_by("-started_at")
         .first()
     )
     if covering is not None:
-        # Already healed by an action taken since this incident began (say, the supervisor's restart of an
+        # Already healed by an action taken since this episode began (say, the supervisor's restart of an
         # exited process): acting again would only disturb a service that is recovering.
-        return DecisionOutcome.SKIPPED, f"covered by action #{covering.pk} ({covering.verdict})", None, None
-    handled = signal.recovery_actions.exclude(action_type=ActionType.ALERT_ESCALATION).order_by("-created_at").first()
+        return DecisionOutcome.SKIPPED, f"covered by action #{covering.pk} ({covering.verdict})", None, None, lead
+    handled = healing.filter(incident=incident, episode=incident.episode).order_by("-created_at").first()
     if handled is not None:
-        # The chain already ran for this signal (verification continues it); a severity change does not restart it.
-        return DecisionOutcome.SKIPPED, f"handled by action #{handled.pk} ({handled.status})", None, None
-    policy = policy_for(signal, component)
-    if policy is None:
-        return DecisionOutcome.SKIPPED, "no enabled policy matches this signal", None, None
-    why = f"{signal.get_kind_display()} on {component.name} ({signal.severity}); policy {policy.name!r}"
-    return step_action(component, signal, policy, 0, now, why)
+        # The chain already runs for this episode (verification continues it); more severity does not restart it.
+        return DecisionOutcome.SKIPPED, f"handled by action #{handled.pk} ({handled.status})", None, None, lead
+    why = f"{lead.get_kind_display()} on {component.name} ({incident.severity}); policy {policy.name!r}"
+    start, note = _chain_start(incident, policy)
+    if start is None:
+        action = escalate(component, lead, f"{why}; {note}", now, policy)
+        return DecisionOutcome.ACTED, f"{note}: escalated", action, None, lead
+    if note:
+        why = f"{why}; {note}"
+    return (*step_action(component, lead, policy, start, now, why), lead)
+
+
+def _chain_start(incident: Incident, policy: RecoveryPolicy) -> tuple[int | None, str]:
+    """Where a new episode's chain starts: where it stopped if the last repair did not help (the chain goes
+    on); from the top if it did (the same repair, for a fault that came back), unless it keeps coming back."""
+    previous = (
+        RecoveryAction.objects.filter(incident=incident, episode__lt=incident.episode)
+        .exclude(action_type=ActionType.ALERT_ESCALATION)
+        .exclude(status__in=[ActionStatus.SKIPPED, ActionStatus.REJECTED, ActionStatus.EXPIRED, ActionStatus.CANCELLED])
+        .order_by("-created_at")
+        .first()
+    )
+    if previous is None:
+        return 0, ""
+    if incident.episode > settings.CORE314_INCIDENT_MAX_EPISODES:
+        return None, f"it came back {incident.episode - 1} times after repairs"
+    if previous.verdict in (Verdict.RESOLVED, Verdict.IMPROVED) or previous.policy_id != policy.pk:
+        return 0, f"episode {incident.episode}: action #{previous.pk} helped last time"
+    return (
+        previous.step + 1,
+        f"episode {incident.episode}: action #{previous.pk} ({previous.verdict or previous.status}) did not help",
+    )

@@ -74,13 +74,15 @@ def escalation_target_for(component: Component) -> EscalationTarget | None:
 def escalate(
     component: Component, signal: AnomalySignal | None, reason: str, now: datetime, policy: RecoveryPolicy | None = None
 ) -> RecoveryAction | None:
-    """Tell people (automatic, whatever the policy's mode: it changes nothing), once per signal and reason,
-    and not again for the same reason on the same component within ESCALATION_QUIET: a burst of signals
-    pages once."""
+    """Tell people (automatic, whatever the policy's mode: it changes nothing), once per incident (or signal)
+    and reason, and not again for the same reason on the same component within ESCALATION_QUIET: a burst of
+    signals pages once."""
     sent = RecoveryAction.objects.filter(component=component, action_type=ActionType.ALERT_ESCALATION)
     same = Q(reason=reason[:1000], created_at__gte=now - ESCALATION_QUIET)
     if signal is not None:
         same |= Q(signal=signal, reason=reason[:1000])
+        if signal.incident is not None:
+            same |= Q(incident_id=signal.incident_id, episode=signal.incident.episode, reason=reason[:1000])
     if sent.filter(same).exists():
         return None
     return action_create(

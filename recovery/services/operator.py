@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from anomalies.models import AnomalySignal
+from anomalies.models import AnomalySignal, SignalStatus
+from anomalies.services import incident_new_episode
 from core314.changes import record_change
 from core314.services import ConflictError, DomainError, PermissionDeniedError
 from core314.tenancy import Actor, acting_user, effective_owner, is_admin
@@ -204,4 +206,19 @@ def healing_pause_set(*, actor: Actor, paused: bool, reason: str = "", everyone:
         after={"paused": paused, "everyone": everyone},
         reason=reason,
     )
+    if before and not paused:
+        _redecide_after_pause(owner=user, now=switch.changed_at)
     return switch
+
+
+def _redecide_after_pause(*, owner: Any, now: datetime) -> None:
+    """Healing resumed: open incidents whose episode was only planned (a dry run) because of the pause are
+    decided again, now for real (a new episode of each)."""
+    observed = RecoveryAction.objects.filter(
+        incident__isnull=False, incident__episode=F("episode"), mode=ActionMode.DRY_RUN, reason__contains="paused"
+    ).exclude(incident__status=SignalStatus.RESOLVED)
+    if owner is not None:
+        observed = observed.filter(owner=owner)
+    for action in observed.select_related("incident", "signal")[:500]:
+        if action.incident is not None and action.signal is not None:
+            incident_new_episode(incident=action.incident, signal=action.signal, why="healing resumed", now=now)

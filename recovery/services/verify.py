@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from anomalies.models import AnomalySignal, SignalStatus
 from anomalies.rules import BY_METRIC, RESOURCE_NEAR_LIMIT
-from anomalies.services import signal_resolve
+from anomalies.services import incident_new_episode, signal_resolve
 from core314.changes import record_change
 from core314.services import ConflictError
 from health.models import Component, HealthStatus, SystemHealthEvent
@@ -143,7 +143,19 @@ def _first_normal(events: list[SystemHealthEvent], metric: str, signal: AnomalyS
 
 
 def _resolve_signal(signal: AnomalySignal | None, action: RecoveryAction, now: datetime) -> None:
-    if signal is None or signal.status == SignalStatus.RESOLVED:
+    """The action resolved what it was judged on: that signal is resolved, and so are the incident's members
+    already back in band. A member still deviating is a new episode: healing decides again for it."""
+    note = f"healed by recovery action #{action.pk}, verified"
+    if signal is not None and signal.status != SignalStatus.RESOLVED:
+        with contextlib.suppress(ConflictError):
+            signal_resolve(actor=None, signal=signal, note=note)
+    if action.incident_id is None:
         return
-    with contextlib.suppress(ConflictError):
-        signal_resolve(actor=None, signal=signal, note=f"healed by recovery action #{action.pk}, verified")
+    members = AnomalySignal.objects.filter(incident_id=action.incident_id).exclude(status=SignalStatus.RESOLVED)
+    for member in members.filter(normal_since__isnull=False):
+        with contextlib.suppress(ConflictError):
+            signal_resolve(actor=None, signal=member, note=note)
+    still = members.filter(normal_since__isnull=True).order_by("first_seen_at").first()
+    if still is not None and still.incident is not None:
+        why = f"action #{action.pk} resolved {signal or 'its target'}, but {still} still deviates"
+        incident_new_episode(incident=still.incident, signal=still, why=why, now=now)

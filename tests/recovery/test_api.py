@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anomalies.services import signal_resolve
 from recovery import services
 from recovery.models import HealingSwitch, RecoveryAction, RecoveryPolicy
 from tests import factories
@@ -67,6 +68,8 @@ def test_approve_reject_cancel(
     again = api.post(f"{ACTIONS}{first.pk}/approve/", {}, format="json")
     assert again.status_code == 409
 
+    # The operator dealt with that fault by hand; a later one is a new incident, decided again.
+    signal_resolve(actor=owner, signal=first.signal, note="fixed by hand")
     second = services.heal_signal(signal_id=_signal(component, metric="error_rate:2").pk).action
     with django_capture_on_commit_callbacks():
         approved = api.post(f"{ACTIONS}{second.pk}/approve/", {"reason": "go"}, format="json")

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from anomalies.models import AnomalySignal
+from anomalies.models import AnomalySignal, Incident
 from core314.services import ConflictError
 from health.models import Component
 from recovery import services
@@ -148,7 +148,29 @@ def test_an_improvement_that_ends_the_incident_needs_no_more(owner: Any, endpoin
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_burst_of_fifty_signals_yields_one_action(owner: Any, endpoint: str) -> None:
+def test_a_burst_of_fifty_signals_yields_one_incident_one_decision_and_one_action(owner: Any, endpoint: str) -> None:
+    component = _setup(owner, endpoint)
+    signals = [_signal(component, metric=f"error_rate:{n}") for n in range(50)]
+
+    def decide(signal_id: int) -> str:
+        try:
+            return services.heal_signal(signal_id=signal_id).outcome
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(decide, [s.pk for s in signals] + [signals[0].pk] * 20))
+    assert RecoveryAction.objects.exclude(action_type="alert_escalation").count() == 1
+    assert set(outcomes) == {"acted"}  # one fault: every trigger reads back its one decision
+    assert HealingDecision.objects.count() == 1
+    assert Incident.objects.count() == 1 and Incident.objects.get().signals.count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_incidents_on_one_component_still_get_one_action_in_flight(
+    owner: Any, endpoint: str, settings: Any
+) -> None:
+    settings.CORE314_INCIDENT_WINDOW = 0  # every signal its own incident: the in-flight guard must hold alone
     component = _setup(owner, endpoint)
     # Fifty alerts about the same failure (the unique index allows one open signal per metric; a burst
     # comes from many senders or series).
@@ -163,10 +185,11 @@ def test_a_burst_of_fifty_signals_yields_one_action(owner: Any, endpoint: str) -
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(pool.map(decide, [s.pk for s in signals] + [signals[0].pk] * 20))
     assert RecoveryAction.objects.exclude(action_type="alert_escalation").count() == 1
-    assert set(outcomes) == {"acted", "deferred"}  # repeated triggers read back the one decision
+    assert set(outcomes) == {"acted", "deferred"}  # repeated triggers read back their incident's decision
+    incidents = Incident.objects.count()
+    assert incidents > 10  # (signals attached at the same instant may still share one)
     assert HealingDecision.objects.filter(outcome="acted").count() == 1
-    assert HealingDecision.objects.filter(outcome="deferred").count() == 49
-    assert HealingDecision.objects.count() == 50
+    assert HealingDecision.objects.filter(outcome="deferred").count() == incidents - 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -258,9 +281,11 @@ def test_a_component_that_cannot_be_acted_on_escalates(owner: Any, endpoint: str
 
 def test_a_silenced_or_unmatched_signal_is_left_alone(owner: Any, endpoint: str) -> None:
     component = _setup(owner, endpoint)
-    assert services.heal_signal(signal_id=_signal(component, silenced=True, metric="x").pk).outcome == "skipped"
-    low = services.heal_signal(signal_id=_signal(component, kind="latency_spike", metric="latency_p95_ms").pk)
-    assert low.outcome == "skipped" and low.reason == "no enabled policy matches this signal"
+    silenced = services.heal_signal(signal_id=_signal(component, silenced=True, metric="x").pk)
+    assert silenced.outcome == "skipped" and silenced.reason.startswith("opened during a silence")
+    other = factories.ComponentFactory(owner=owner, name="search")
+    low = services.heal_signal(signal_id=_signal(other, kind="latency_spike", metric="latency_p95_ms").pk)
+    assert low.outcome == "skipped" and low.reason == "no enabled policy matches its signals"
     assert not RecoveryAction.objects.exists()
 
 
@@ -364,5 +389,5 @@ def test_a_fresh_deploy_gets_time_to_start_and_a_recovered_metric_is_left_alone(
     # It answered again meanwhile: when the grace is over there is nothing to do.
     AnomalySignal.objects.filter(pk=down.pk).update(normal_since=timezone.now())
     later = decision.retry_at + timedelta(seconds=1)
-    assert services.heal_signal(signal_id=down.pk, now=later).reason.startswith("its metric is back to normal")
+    assert services.heal_signal(signal_id=down.pk, now=later).reason.startswith("its metrics are back to normal")
     assert not RecoveryAction.objects.exists()

@@ -41,7 +41,10 @@ def _in_two_processes(signal_ids: list[int]) -> list[str]:
     return [outcome for half in halves for outcome in half]
 
 
-def test_one_in_flight_cooldown_and_hourly_cap_hold_across_two_processes(owner: Any, endpoint: str) -> None:
+def test_one_in_flight_cooldown_and_hourly_cap_hold_across_two_processes(
+    owner: Any, endpoint: str, settings: Any
+) -> None:
+    settings.CORE314_INCIDENT_WINDOW = 0  # twenty separate incidents on one component: the guards must hold
     component = _setup(owner, endpoint, max_per_hour=3)
     ids = [_signal(component, metric=f"error_rate:{n}").pk for n in range(20)]
     outcomes = _in_two_processes(ids)
@@ -55,7 +58,7 @@ def test_one_in_flight_cooldown_and_hourly_cap_hold_across_two_processes(owner: 
         defaults={"owner": owner, "attempts": 2, "next_allowed_at": timezone.now() + timedelta(minutes=4)},
     )  # fmt: skip
     HealingDecision.objects.all().delete()
-    RecoveryAction.objects.update(signal=None)
+    RecoveryAction.objects.update(signal=None, incident=None)
     outcomes = _in_two_processes(ids)
     assert set(outcomes) == {"deferred"}
     assert RecoveryAction.objects.exclude(action_type="alert_escalation").count() == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -301,3 +302,39 @@ def test_a_version_2_snapshot_still_loads_and_is_saved_as_version_3() -> None:
     assert [resumed.update(1.7e9 + i * MINUTE, v).is_anomaly for i, v in rest] == [
         straight.update(1.7e9 + i * MINUTE, v).is_anomaly for i, v in rest
     ]
+
+
+def _feed(detector: Detector, values: list[float], start: float = 0.0, step: float = 10.0) -> list[Any]:
+    return [detector.update(start + i * step, v) for i, v in enumerate(values)]
+
+
+def test_a_level_past_the_degraded_bound_is_never_learned_while_its_incident_lasts() -> None:
+    """The demo answered in 800 ms for three minutes and the detector relearned it as normal (its signal
+    resolved itself while the service stayed slow). With the component's bounds, it never does."""
+    rng = random.Random(3)
+    normal = [30 + rng.gauss(0, 2) for _ in range(200)]
+    slow = [800 + rng.gauss(0, 20) for _ in range(300)]  # ten relearn periods, two baseline windows
+    bounded = Detector(DetectorConfig(direction="up", abs_floor=20, accept_level=500, bad_level=1500))
+    decisions = _feed(bounded, normal + slow)
+    assert all(d.incident_open for d in decisions[len(normal) :])
+    unbounded = Detector(DetectorConfig(direction="up", abs_floor=20))
+    decisions = _feed(unbounded, normal + slow)
+    assert not decisions[-1].incident_open  # without bounds it learns the slow level and closes (the old bug)
+
+
+def test_a_level_past_the_unhealthy_bound_stays_anomalous() -> None:
+    rng = random.Random(4)
+    normal = [0.01 + abs(rng.gauss(0, 0.002)) for _ in range(200)]
+    failing = [0.4 + rng.gauss(0, 0.01) for _ in range(300)]
+    detector = Detector(DetectorConfig(direction="up", abs_floor=0.005, accept_level=0.02, bad_level=0.10))
+    decisions = _feed(detector, normal + failing)
+    assert all(d.is_anomaly for d in decisions[len(normal) + 1 :])  # pages stay open, the chain keeps going
+
+
+def test_a_level_within_the_bounds_is_relearned_as_before() -> None:
+    rng = random.Random(5)
+    values = [30 + rng.gauss(0, 2) for _ in range(200)] + [250 + rng.gauss(0, 4) for _ in range(200)]
+    detector = Detector(DetectorConfig(direction="up", abs_floor=20, accept_level=500, bad_level=1500))
+    decisions = _feed(detector, values)
+    assert any(d.incident_open for d in decisions[200:240])
+    assert not decisions[-1].incident_open  # 250 ms is a level an operator accepts: it becomes the normal
