@@ -122,6 +122,7 @@ def metric_replay(
     normal_at = stored.get("normal_at")
     for event in events:
         if last is not None and event["window_start"] <= last:
+            # Already judged, or older than a window that was (a late or resent event: ingest counts those).
             continue
         value = event[watched.metric]
         if previous_version and event["version"] and event["version"] != previous_version:

@@ -173,7 +173,7 @@ def _ingest_response(request: Request, scope: str, items_key: str, ingest: Any) 
 
     def perform() -> tuple[int, Any]:
         result = ingest(actor=request.user, items=items)
-        return status.HTTP_201_CREATED, {"stored": result.stored, "components": result.components}
+        return status.HTTP_201_CREATED, result.as_dict()
 
     code, body, replayed = run_once(
         actor=request.user,

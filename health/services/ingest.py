@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -38,6 +39,38 @@ class IngestResult:
     stored: int
     at: datetime  # the batch's created_at: with the component, it finds the stored rows
     components: list[int] = field(default_factory=list)
+    # Real collectors resend a window or deliver one late: a window already sent (in this batch or an earlier
+    # one) is replaced by the newest copy, one older than the component's newest is stored and counted.
+    duplicates: int = 0
+    late: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stored": self.stored, "components": self.components, "duplicates": self.duplicates, "late": self.late}
+
+
+def _merge_windows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
+    """One pushed event per component and window: within the batch the last copy wins; a copy stored by an
+    earlier batch is deleted (replaced). Returns the rows to store, the duplicates merged and the late ones."""
+    by_window: dict[tuple[int, datetime], dict[str, Any]] = {}
+    for row in rows:
+        by_window[(row["component_id"], row["window_start"])] = row
+    merged = list(by_window.values())
+    duplicates = len(rows) - len(merged)
+    ids = sorted({component_id for component_id, _ in by_window})
+    events = SystemHealthEvent.objects.filter(component_id__in=ids, source="push")
+    newest = dict(events.order_by().values("component_id").annotate(newest=Max("window_start")).values_list(
+        "component_id", "newest"
+    ))  # fmt: skip
+    older = [(cid, start) for cid, start in by_window if newest.get(cid) is not None and start <= newest[cid]]
+    if not older:
+        return merged, duplicates, 0
+    resent = Q()
+    for cid, start in older:
+        resent |= Q(component_id=cid, window_start=start)
+    existing = set(events.filter(resent).values_list("component_id", "window_start"))
+    if existing:
+        duplicates += events.filter(resent).delete()[0]
+    return merged, duplicates, len(older) - len(existing)
 
 
 EVENT_COLUMNS = [
@@ -106,6 +139,7 @@ def health_events_ingest(*, actor: Actor, items: Any, now: datetime | None = Non
     rows, errors = validation.validate_events(items, now=now, resolve=resolve, default_window=window)
     if errors:
         raise IngestError(f"{len(errors)} of {len(items)} events are invalid; nothing was stored.", errors)
+    rows, duplicates, late = _merge_windows(rows)
     for row in rows:
         if row["status"] is None:
             component = components[row["component_id"]]
@@ -127,7 +161,7 @@ def health_events_ingest(*, actor: Actor, items: Any, now: datetime | None = Non
     components_mark_reported(component_ids=touched, at=now)
     component_status_refresh(component_ids=touched, now=now)
     _after_ingest(touched, components, "health_event", len(rows))
-    return IngestResult(stored=len(rows), components=touched, at=now)
+    return IngestResult(stored=len(rows), components=touched, at=now, duplicates=duplicates, late=late)
 
 
 @transaction.atomic

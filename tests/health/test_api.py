@@ -41,7 +41,7 @@ def test_a_batch_is_stored_whole(api_for: Any, owner: Any) -> None:
     ]
     response = _post(api_for(owner), "/api/v1/health-events/batch/", {"events": events})
     assert response.status_code == 201
-    assert response.json() == {"stored": 21, "components": [component.pk]}
+    assert response.json() == {"stored": 21, "components": [component.pk], "duplicates": 0, "late": 0}
     assert SystemHealthEvent.objects.filter(component=component).count() == 21
 
 
@@ -230,10 +230,39 @@ def test_a_broker_hiccup_after_a_committed_batch_is_not_a_500(
     health_events_committed.connect(listener, dispatch_uid="tests.health.listener")
     component = ComponentFactory(owner=service_account.account.owner)
     try:
-        response = _post(api_for(service_account), "/api/v1/health-events/batch/", {"events": [_event(component)] * 2})
+        events = [_event(component), _event(component, window_start=timezone.now().timestamp() - 60)]
+        response = _post(api_for(service_account), "/api/v1/health-events/batch/", {"events": events})
     finally:
         health_events_committed.disconnect(dispatch_uid="tests.health.listener")
     assert response.status_code == 201, response.content
-    assert response.json() == {"stored": 2, "components": [component.pk]}
+    assert response.json() == {"stored": 2, "components": [component.pk], "duplicates": 0, "late": 0}
     assert SystemHealthEvent.objects.filter(component=component).count() == 2
     assert heard == [[component.pk]]
+
+
+def test_a_resent_or_late_window_is_merged_and_counted_not_refused(owner: Any, api_for: Any) -> None:
+    """Real collectors repeat a window (a retry) or deliver one late: merged and counted, never a 400."""
+    from health.models import SystemHealthEvent
+    from tests.factories import ComponentFactory
+
+    component = ComponentFactory(owner=owner, name="collector")
+    api = api_for(owner)
+    base = timezone.now().replace(microsecond=0) - timedelta(minutes=10)
+    at = [(base + timedelta(seconds=10 * i)).isoformat() for i in range(4)]
+    first = api.post(
+        "/api/v1/health-events/batch/",
+        {"events": [{"component": component.pk, "window_start": at[2], "latency_p95_ms": 10}]},
+        format="json",
+    )
+    assert first.status_code == 201 and first.json()["duplicates"] == 0 and first.json()["late"] == 0
+    events = [
+        {"component": component.pk, "window_start": at[3], "latency_p95_ms": 11},
+        {"component": component.pk, "window_start": at[3], "latency_p95_ms": 12},  # the same window again
+        {"component": component.pk, "window_start": at[2], "latency_p95_ms": 13},  # resent from the first batch
+        {"component": component.pk, "window_start": at[0], "latency_p95_ms": 14},  # late, new
+    ]
+    second = api.post("/api/v1/health-events/batch/", {"events": events}, format="json")
+    assert second.status_code == 201, second.json()
+    assert second.json() | {"components": None} == {"stored": 3, "components": None, "duplicates": 2, "late": 1}
+    stored = dict(SystemHealthEvent.objects.filter(component=component).values_list("window_start", "latency_p95_ms"))
+    assert len(stored) == 3 and sorted(stored.values()) == [12.0, 13.0, 14.0]  # the newest copy of each window
