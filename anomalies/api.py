@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -13,9 +13,11 @@ from anomalies import filters, selectors, services
 from anomalies.models import AnomalyKind, AnomalySignal, DetectionSettings, Feedback, Incident, Silence
 from core314.api import OwnedReadOnlyViewSet, OwnedViewSetMixin
 from core314.pagination import KeysetPagination
-from core314.params import parse_range
+from core314.params import parse_id, parse_range
 from core314.services import DomainError
+from core314.tenancy import get_visible_or_404
 from health.models import Component
+from health.selectors import component_list
 
 
 class AnomalySignalSerializer(serializers.ModelSerializer[AnomalySignal]):
@@ -212,6 +214,16 @@ class DetectionSettingsSerializer(serializers.ModelSerializer[DetectionSettings]
         read_only_fields = ["id", "owner", "updated_at"]
 
 
+class ThresholdCandidateSerializer(serializers.Serializer[Any]):
+    threshold = serializers.FloatField()
+    pages = serializers.IntegerField()
+    first_pages = serializers.ListField(child=serializers.DateTimeField())
+    real_paged = serializers.IntegerField()
+    false_paged = serializers.IntegerField()
+    current = serializers.BooleanField()
+    suggested = serializers.BooleanField()
+
+
 class DetectionSettingsViewSet(
     OwnedViewSetMixin[DetectionSettings], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[DetectionSettings]
 ):
@@ -227,6 +239,22 @@ class DetectionSettingsViewSet(
         data = dict(serializer.validated_data)
         component = data.pop("component")
         serializer.instance = services.detection_settings_update(actor=self.request.user, component=component, **data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("component", int, required=True, description="The component's id.")],
+        responses=ThresholdCandidateSerializer(many=True),
+    )
+    @action(detail=False, methods=["get"])
+    def backtest(self, request: Request) -> Response:
+        """Each candidate threshold replayed on the component's own newest events: the pages it would have
+        sent, and how many incidents marked real or false it would have paged (``suggested``: the highest
+        that keeps every real one)."""
+        component_id = parse_id(request.query_params, "component")
+        if component_id is None:
+            raise DomainError("Give component (an id).")
+        component = get_visible_or_404(component_list(actor=request.user), request.user, pk=component_id)
+        result = selectors.threshold_backtest(actor=request.user, component=component)
+        return Response([candidate.as_dict() for candidate in result.candidates])
 
 
 class GenericAlertSerializer(serializers.Serializer[Any]):

@@ -1,16 +1,29 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Avg, Count, F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from anomalies.models import AnomalySignal, DetectionSettings, Feedback, Incident, Severity, SignalStatus, Silence
+from anomalies import decision, rules
+from anomalies.detector import Detector
+from anomalies.models import (
+    AnomalySignal,
+    DetectionSettings,
+    Feedback,
+    Incident,
+    Severity,
+    SignalStatus,
+    Silence,
+)
 from anomalies.rules import BY_METRIC
 from core314.models import AuditLogEntry
 from core314.tenancy import Actor
-from health.models import SystemHealthEvent
+from health import thresholds
+from health.models import Component, SystemHealthEvent
 
 METRIC_FIELDS = set(BY_METRIC)
 
@@ -177,3 +190,117 @@ def detection_settings_list(*, actor: Actor) -> QuerySet[DetectionSettings]:
 
 def detection_settings_for(*, actor: Actor, component: Any) -> DetectionSettings | None:
     return detection_settings_list(actor=actor).filter(component=component).first()
+
+
+# --- A threshold backtested on a component's own history -------------------------------------------------
+
+CANDIDATES = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0)
+BACKTEST_EVENTS = 2880  # a day of 30 s windows, 8 hours of 10 s ones: bounded work on the request thread
+NEAR = timedelta(minutes=5)  # a page this close to a marked incident's opening is a page for it
+
+
+@dataclass
+class Candidate:
+    threshold: float
+    pages: list[datetime] = field(default_factory=list)
+    real_paged: int = 0
+    false_paged: int = 0
+    current: bool = False
+    suggested: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "pages": len(self.pages),
+            "first_pages": [p.isoformat() for p in self.pages[:5]],
+            "real_paged": self.real_paged,
+            "false_paged": self.false_paged,
+            "current": self.current,
+            "suggested": self.suggested,
+        }
+
+
+@dataclass
+class Backtest:
+    events: int
+    since: datetime | None
+    real: int
+    false: int
+    candidates: list[Candidate]
+
+
+def _events(actor: Actor, component: Component) -> list[dict[str, Any]]:
+    rows: QuerySet[SystemHealthEvent, dict[str, Any]] = (
+        SystemHealthEvent.objects.visible_to(actor)
+        .filter(component=component)
+        .exclude(source="selftest")
+        .order_by("-window_start", "-id")
+        .values("window_start", *[w.metric for w in rules.WATCHED])
+    )
+    return list(rows[:BACKTEST_EVENTS])[::-1]
+
+
+def _pages(events: list[dict[str, Any]], component: Component, threshold: float) -> list[datetime]:
+    """Onsets of the detector's incidents over every watched metric, merged as incidents are (one page per
+    fault within ``CORE314_INCIDENT_WINDOW``)."""
+    overrides: DetectionSettings | None = getattr(component, "detection_settings", None)
+    values = {name: getattr(overrides, name) for name in decision.OVERRIDABLE} if overrides is not None else {}
+    values["threshold"] = threshold
+    bounds_of = thresholds.thresholds_for(component.type, component.thresholds)
+    onsets: list[float] = []
+    for watched in rules.WATCHED:
+        series = [(e["window_start"].timestamp(), e[watched.metric]) for e in events if e[watched.metric] is not None]
+        if len(series) < 30:
+            continue
+        config = decision.config_for(watched=watched, overrides=values, bounds=bounds_of.get(watched.metric))
+        step = Detector(config).step
+        for stamp, value in series:
+            answer = step(stamp, float(value))
+            if answer is not None and answer[3]:  # opened
+                onsets.append(stamp)
+    window = settings.CORE314_INCIDENT_WINDOW
+    pages: list[float] = []
+    for stamp in sorted(onsets):
+        if not pages or stamp - pages[-1] > window:
+            pages.append(stamp)
+    return [datetime.fromtimestamp(p, tz=UTC) for p in pages]
+
+
+def threshold_backtest(*, actor: Actor, component: Component) -> Backtest:
+    """Each candidate threshold replayed on the component's newest events: pages sent, marked incidents
+    paged. The suggestion is the highest threshold that still pages every incident marked real (none
+    without a real one marked)."""
+    events = _events(actor, component)
+    marked = list(
+        Incident.objects.visible_to(actor)
+        .filter(component=component, feedback__in=Feedback.values)
+        .values_list("opened_at", "feedback")
+    )
+    if events:
+        marked = [(at, verdict) for at, verdict in marked if at >= events[0]["window_start"]]
+    overrides: DetectionSettings | None = getattr(component, "detection_settings", None)
+    current = overrides.threshold if overrides is not None and overrides.threshold else 5.0
+    candidates = []
+    for threshold in sorted({*CANDIDATES, current}):
+        pages = _pages(events, component, threshold)
+        paged = [
+            verdict
+            for at, verdict in marked
+            if any(abs((page - at).total_seconds()) <= NEAR.total_seconds() for page in pages)
+        ]
+        candidates.append(
+            Candidate(
+                threshold=threshold,
+                pages=pages,
+                real_paged=paged.count(Feedback.REAL),
+                false_paged=paged.count(Feedback.FALSE_ALARM),
+                current=threshold == current,
+            )
+        )
+    real = sum(1 for _, verdict in marked if verdict == Feedback.REAL)
+    false = len(marked) - real
+    keeping = [c for c in candidates if c.real_paged == real]
+    if real and keeping:
+        max(keeping, key=lambda c: c.threshold).suggested = True
+    since = events[0]["window_start"] if events else None
+    return Backtest(events=len(events), since=since, real=real, false=false, candidates=candidates)

@@ -203,5 +203,10 @@ def detection_settings(request: HttpRequest, component: Component) -> HttpRespon
         {"name": name, "label": label, "default": default, "value": getattr(current, name, None) if current else None}
         for name, label, _, default in DETECTION_FIELDS
     ]
-    context = {"component": component, "fields": fields, "enabled": current.enabled if current else True}
+    context = {
+        "component": component,
+        "fields": fields,
+        "enabled": current.enabled if current else True,
+        "backtest": selectors.threshold_backtest(actor=request.user, component=component),
+    }
     return render(request, "anomalies/detection_settings.html", context)

@@ -216,3 +216,30 @@ def test_resuming_healing_decides_again_what_the_pause_only_planned(owner: Any, 
     _decide_all()
     real = RecoveryAction.objects.exclude(action_type="alert_escalation").exclude(pk=planned.pk).get()
     assert real.mode == "automatic" and real.status == "approved"
+
+
+def test_the_detection_settings_offer_a_threshold_backtested_on_the_components_own_history(
+    owner: Any, client_for: Any, api_for: Any, start: dt.datetime
+) -> None:
+    """A spike of z ≈ 6.5 that people marked real, and smaller bumps marked false alarms: the suggestion is the
+    highest threshold that still pages the real one, with the pages each threshold would have sent."""
+    component = ComponentFactory(owner=owner, name="checkout")
+    values = normal(300, 1000, 50, seed=9)
+    for at, bump in ((100, 1200.0), (160, 1210.0)):  # bumps of about 4 spreads: pages at a low threshold only
+        values[at] = bump
+    values[240] = 1380.0  # a real incident (about 7.5 spreads)
+    push(component, values, start)
+    for index, verdict in ((100, "false_alarm"), (160, "false_alarm"), (240, "real")):
+        Incident.objects.create(
+            owner=owner, component=component, title=f"at {index}", opened_at=start + index * STEP, feedback=verdict
+        )
+    response = api_for(owner).get(f"/api/v1/detection-settings/backtest/?component={component.pk}")
+    assert response.status_code == 200
+    rows = {row["threshold"]: row for row in response.json()}
+    assert rows[4.0]["false_paged"] == 1 and rows[4.0]["real_paged"] == 0  # too low: a false alarm, the real missed
+    assert rows[8.0]["pages"] == 0  # too high: silent
+    suggested = [row for row in rows.values() if row["suggested"]]
+    assert [(s["threshold"], s["real_paged"], s["false_paged"]) for s in suggested] == [(7.0, 1, 0)]
+    assert rows[5.0]["current"] and rows[5.0]["real_paged"] == 1
+    page = client_for(owner).get(f"/anomaly-console/components/{component.pk}/detection").content.decode()
+    assert 'id="threshold-backtest"' in page and "suggested" in page

@@ -59,3 +59,44 @@ def test_filter_open_acknowledge_and_see_a_new_signal_live(
     page.wait_for_selector("#anomaly-signals tbody tr[data-id]:has-text('payments')", timeout=3000)
     screenshot(page, "anomaly-console")
     assert page.console_errors == []
+
+
+def test_one_incident_per_fault_at_the_top_its_page_and_a_verdict(page_for: Any, asgi_server: str, owner: Any) -> None:
+    """A hang raises two signals on one service and a symptom on the API that depends on it: the console shows
+    one incident with its three signals; its page has the timeline; a person marks it real."""
+    from django.db import transaction
+
+    from anomalies.services import incident_attach
+
+    db = ComponentFactory(owner=owner, name="orders-db", type="database")
+    api = ComponentFactory(owner=owner, name="checkout-api")
+    api.depends_on.add(db)
+    now = timezone.now()
+    members = [
+        AnomalySignalFactory(component=db, kind="availability_drop", metric="availability", severity="critical"),
+        AnomalySignalFactory(component=db, kind="latency_spike", metric="latency_p95_ms", severity="high"),
+        AnomalySignalFactory(component=api, kind="error_rate_increase", metric="error_rate", severity="high"),
+    ]
+    for signal in members:
+        with transaction.atomic():
+            incident_attach(signal=signal, now=now)
+    page = page_for("alice")
+    page.goto("/anomaly-console")
+    page.wait_for_selector("#live-status[data-state=open]", timeout=5000)
+    rows = page.locator("#incidents tbody tr[data-id]")
+    assert rows.count() == 1
+    assert rows.first.locator(".chip").count() == 3 and "orders-db" in rows.first.inner_text()
+    screenshot(page, "anomaly-console-incidents")
+    rows.first.locator("a", has_text="Open").click()
+    page.wait_for_selector("#incident-signals tr[data-id]")
+    assert page.locator("#incident-signals tr[data-id]").count() == 3
+    page.click("[data-feedback=real]")
+    page.wait_for_selector("text=the report card counts it")
+    screenshot(page, "incident")
+    page.goto("/anomaly-console")
+    page.wait_for_selector("#report-card tr[data-component='orders-db']")
+    assert "100 %" in page.locator("#report-card tr[data-component='orders-db']").inner_text()
+    page.goto(f"/anomaly-console/components/{db.pk}/detection")
+    page.wait_for_selector("#threshold-backtest")
+    screenshot(page, "detection-settings")
+    assert page.console_errors == []
