@@ -273,6 +273,72 @@ def ours(stack: Stack, kind: str, watcher: Watcher) -> Trial:
     return trial
 
 
+# Back to back, as a new user tries it: each fault 30 s after the previous one's heal, no reset in between (a
+# fault that outlives its signal, or a restart's aftermath, shows here and nowhere else).
+BACK_TO_BACK = ("hang", "latency", "leak", "cpu", "crash", "bad_release", "errors")
+GAP_S = 30.0
+
+
+@dataclass
+class Leg:
+    kind: str
+    trial: Trial
+    pages: int = 0  # incidents opened from the injection until the next one
+    aftermath_pages: int = 0  # of those, opened after the heal (the repair's own aftermath, or a relapse)
+    escalations: int = 0
+
+
+def back_to_back(stack: Stack, watcher: Watcher, kinds: tuple[str, ...] = BACK_TO_BACK) -> list[Leg]:
+    from django.utils import timezone
+
+    from anomalies.models import Incident
+    from core314.demo.services import DEMO_NAME
+    from recovery.models import RecoveryAction
+
+    legs: list[Leg] = []
+    for kind in kinds:
+        start = timezone.now()
+        trial = ours(stack, kind, watcher)
+        healed_at = timezone.now()
+        if trial.recover_s is not None:
+            time.sleep(GAP_S)
+        end = timezone.now()
+        opened = Incident.objects.filter(component__name=DEMO_NAME, opened_at__gte=start, opened_at__lt=end)
+        leg = Leg(
+            kind,
+            trial,
+            pages=opened.count(),
+            aftermath_pages=opened.filter(opened_at__gt=healed_at).count(),
+            escalations=RecoveryAction.objects.filter(
+                component__name=DEMO_NAME, action_type="alert_escalation", created_at__gte=start, created_at__lt=end
+            ).count(),
+        )
+        legs.append(leg)
+        print(f"back to back {kind}: {leg}", flush=True)
+    return legs
+
+
+def back_to_back_section(legs: list[Leg]) -> str:
+    lines = [
+        "### Back to back",
+        "",
+        f"Each fault injected {GAP_S:.0f} s after the previous one was healed, with no reset in between (order: "
+        f"{', '.join(BACK_TO_BACK)}). *Pages* = incidents opened from the injection until the next one (one fault "
+        "should be one page); *after the heal* = incidents opened between the heal and the next injection (a "
+        "restart's catch-up traffic, a relapse).",
+        "",
+        "| fault | healed in (s) | first action | pages | after the heal | escalations |",
+        "|---|---|---|---|---|---|",
+    ]
+    for leg in legs:
+        healed = f"{leg.trial.recover_s:.1f}" if leg.trial.recover_s is not None else "not in 60 s"
+        lines.append(
+            f"| {leg.kind} | {healed} | {leg.trial.action or '-'} | {leg.pages} | {leg.aftermath_pages} "
+            f"| {leg.escalations} |"
+        )
+    return "\n".join([*lines, ""])
+
+
 # --- Today's way: a supervisor plus a Kubernetes-default liveness probe -------------------------------------
 
 
@@ -468,6 +534,8 @@ def run(trials: int = 5, soak_minutes: float = 10.0, kinds: tuple[str, ...] = KI
                 trial = ours(stack, kind, watcher)
                 results.append(trial)
                 print(f"ours {kind} #{n + 1}: {trial}", flush=True)
+        reset(stack)
+        legs = back_to_back(stack, watcher)
         watcher.stop.set()
         base = Baseline(stack.data)
         base_watch = Watcher(base.port)
@@ -490,10 +558,15 @@ def run(trials: int = 5, soak_minutes: float = 10.0, kinds: tuple[str, ...] = KI
         print(f"soak: {soaked}", flush=True)
     finally:
         stack.stop()
-    text = section(results, base_results, soaked)
+    text = section(results, base_results, soaked) + "\n" + back_to_back_section(legs)
     (stack.data / "results.json").write_text(
         json.dumps(
-            {"ours": [t.__dict__ for t in results], "baseline": [t.__dict__ for t in base_results], "soak": soaked},
+            {
+                "ours": [t.__dict__ for t in results],
+                "baseline": [t.__dict__ for t in base_results],
+                "soak": soaked,
+                "back_to_back": [{**leg.__dict__, "trial": leg.trial.__dict__} for leg in legs],
+            },
             indent=1,
         )
     )
