@@ -140,6 +140,7 @@ class Stack:
             "CORE314_SIGNAL_RESOLVE_AFTER": "4",
             "CORE314_BACKOFF_RESET": "20",
             "CORE314_DEMO_PORT": str(self.demo_port),
+            "CORE314_DEMO_REPLICA_PORT_BASE": str(25_000 + os.getpid() % 4_000),  # below the ephemeral range
             "CORE314_DEMO_FAULTS": str(self.data / "faults.json"),
             "CORE314_ADMIN_PASSWORD": "bench-admin-pass",
             "CORE314_SELFTEST_INTERVAL": "3600",

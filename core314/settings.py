@@ -336,6 +336,8 @@ CORE314_HEALING_CYCLE = env_float("CORE314_HEALING_CYCLE", 5.0)
 CORE314_DEPLOY_GRACE = env_int("CORE314_DEPLOY_GRACE", 20)
 # The demo service make run starts (and the chaos benchmark uses).
 CORE314_DEMO_PORT = env_int("CORE314_DEMO_PORT", 9100)
+# Each demo replica also answers on a port of its own (this base + its number), for its readiness probe.
+CORE314_DEMO_REPLICA_PORT_BASE = env_int("CORE314_DEMO_REPLICA_PORT_BASE", CORE314_DEMO_PORT + 1)
 CORE314_DEMO_FAULTS = env_optional("CORE314_DEMO_FAULTS")
 # Self-tests: how often beat runs the suite, and how much slower a check must get to count as a regression.
 CORE314_SELFTEST_INTERVAL = env_int("CORE314_SELFTEST_INTERVAL", 300)

@@ -139,4 +139,22 @@ def _process(config: dict[str, Any]) -> dict[str, Any]:
     }
     if config.get("port_base") is not None:
         cleaned["port_base"] = _int(config, "port_base", 0, 1024, 65_000)
+    unavailable = config.get("max_unavailable", "25%")
+    if isinstance(unavailable, str) and unavailable.endswith("%") and unavailable[:-1].isdigit():
+        if not 1 <= int(unavailable[:-1]) <= 100:
+            raise ActuatorConfigError("max_unavailable as a share must be 1% to 100%")
+    elif isinstance(unavailable, bool) or not isinstance(unavailable, int) or not 1 <= unavailable <= 64:
+        raise ActuatorConfigError('max_unavailable must be a number of replicas (1..64) or a share like "25%"')
+    cleaned["max_unavailable"] = unavailable
+    if config.get("ready_url"):
+        ready = config["ready_url"]
+        if not isinstance(ready, str) or urlsplit(
+            ready.replace("{port}", "1").replace("{replica}", "0")
+        ).scheme not in {
+            "http",
+            "https",
+        }:
+            raise ActuatorConfigError("ready_url must be an http(s) URL ({port} and {replica} are filled in)")
+        cleaned["ready_url"] = ready
+    cleaned["ready_timeout_s"] = _int(config, "ready_timeout_s", 10, 1, 120)
     return cleaned

@@ -15,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,84 @@ def stop(entry: dict[str, Any], *, timeout_s: float) -> str:
     while alive(entry) and time.monotonic() < deadline:
         time.sleep(0.05)
     return "killed"
+
+
+def max_unavailable(config: dict[str, Any], replicas: int) -> int:
+    """How many replicas may be down at once during a rolling change: ``max_unavailable`` (a number, or a
+    share like ``"25%"``), never less than one and never all of them unless there is only one."""
+    value = config.get("max_unavailable", "25%")
+    share = isinstance(value, str) and value.endswith("%")
+    count = int(replicas * float(value[:-1]) / 100) if share else int(value)
+    return max(1, min(count, replicas - 1 if replicas > 1 else 1))
+
+
+def answers(config: dict[str, Any], entry: dict[str, Any], *, timeout_s: float = 1.0) -> bool:
+    """Does this replica answer its own readiness probe (``ready_url`` with ``{port}``/``{replica}`` filled
+    in)? Without one, a running process is taken as ready."""
+    if not alive(entry):
+        return False
+    url = config.get("ready_url")
+    if not url:
+        return True
+    try:
+        with urllib.request.urlopen(_fill(url, entry["replica"], config), timeout=timeout_s) as response:  # noqa: S310 -- an administrator's own process on this machine (process actuators are admin-only)
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def wait_ready(config: dict[str, Any], entry: dict[str, Any]) -> bool:
+    deadline = time.monotonic() + float(config.get("ready_timeout_s", 10))
+    while time.monotonic() < deadline:
+        if answers(config, entry, timeout_s=0.5):
+            return True
+        if not alive(entry):
+            return False
+        time.sleep(0.1)
+    return False
+
+
+def failing(config: dict[str, Any], state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The replicas that exited or do not answer their readiness probe (checked in parallel, 1 s each)."""
+    entries = list(state.get("replicas", []))
+    if not entries:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(entries))) as pool:
+        ok = list(pool.map(lambda e: answers(config, e), entries))
+    return [entry for entry, good in zip(entries, ok, strict=True) if not good]
+
+
+def rolling_replace(
+    config: dict[str, Any],
+    state: dict[str, Any],
+    *,
+    version: str,
+    name: str,
+    only: set[int] | None = None,
+) -> tuple[dict[str, Any], list[str], bool]:
+    """Replace replicas (all, or the numbers in ``only``) a batch at a time: at most ``max_unavailable`` down
+    at once, the next batch only after the previous answers its probe. Stops at a replica that does not
+    come back (taking down more would turn a fault into an outage). Returns (state, steps, all ready)."""
+    done: list[str] = []
+    timeout = float(config.get("stop_timeout_s", 5))
+    entries = {e["replica"]: e for e in state.get("replicas", [])}
+    targets = sorted(r for r in entries if only is None or r in only)
+    size = max_unavailable(config, len(entries))
+    for start in range(0, len(targets), size):
+        batch = targets[start : start + size]
+        for replica in batch:
+            old = entries[replica]
+            done.append(f"replica {replica}: pid {old['pid']} {stop(old, timeout_s=timeout)}")
+            entries[replica] = spawn(config, version, replica, name=name)
+            done.append(f"replica {replica}: started {version} as pid {entries[replica]['pid']}")
+        for replica in batch:
+            if not wait_ready(config, entries[replica]):
+                done.append(f"replica {replica} did not answer its probe: stopping here")
+                ordered = [entries[r] for r in sorted(entries)]
+                return {**state, "version": version, "replicas": ordered}, done, False
+            done.append(f"replica {replica} answers")
+    ordered = [entries[r] for r in sorted(entries)]
+    return {**state, "version": version, "replicas": ordered}, done, True
 
 
 def running(state: dict[str, Any]) -> list[dict[str, Any]]:

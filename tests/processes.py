@@ -26,6 +26,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive free ports, below the kernel's ephemeral range (20000-30000), so a
+    client's outgoing connection cannot take one of them between now and its use (replicas' own ports)."""
+    import random
+    import socket
+
+    for _ in range(200):
+        base = random.randint(20_000, 30_000 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 def test_database_url() -> str:
     params = connection.settings_dict
     user = params.get("USER") or "postgres"

@@ -52,7 +52,7 @@ POLICIES: list[dict[str, Any]] = [
 
 def demo_config() -> dict[str, Any]:
     port = settings.CORE314_DEMO_PORT
-    argv = [sys.executable, "-m", "core314.demo.shop", "--port", str(port)]
+    argv = [sys.executable, "-m", "core314.demo.shop", "--port", str(port), "--own-port", "{port}"]
     env = {"CORE314_DEMO_FAULTS": str(faults_path()), "CORE314_DEMO_STATS": str(faults_path().parent / "demo-stats")}
     return {
         "versions": {"v1": {"argv": argv, "env": env, "cwd": ""}, "v2": {"argv": argv, "env": env, "cwd": ""}},
@@ -60,6 +60,12 @@ def demo_config() -> dict[str, Any]:
         "replicas": 1,
         "max_replicas": 4,
         "stop_timeout_s": 2,
+        # Replicas share the service's port; each also answers on its own, so a rolling restart can wait for
+        # the replica it just started, and only the replicas that stop answering are restarted.
+        "port_base": settings.CORE314_DEMO_REPLICA_PORT_BASE,
+        "ready_url": "http://127.0.0.1:{port}/api/health",
+        "ready_timeout_s": 10,
+        "max_unavailable": "25%",
     }
 
 

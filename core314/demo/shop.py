@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import threading
 import time
 import urllib.request
@@ -238,8 +239,20 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--traffic", type=float, default=20.0, help="requests per second it sends itself")
+    parser.add_argument("--own-port", type=int, default=0, help="a port of this replica's own (its probe)")
     args = parser.parse_args()
     server = Server((args.host, args.port), Handler)
+    if args.own_port:
+        own = Server((args.host, args.own_port), Handler)
+        threading.Thread(target=own.serve_forever, daemon=True).start()
+
+    def drain(signum: int, frame: Any) -> None:
+        # A rolling restart stops one replica while its siblings serve the shared port: leave the port's group
+        # at once (new connections go to the others), finish the requests in hand, then exit.
+        server.socket.close()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, drain)
     if STATS_DIR is not None:
         STATS_DIR.mkdir(parents=True, exist_ok=True)
     threading.Thread(target=_housekeeping, daemon=True).start()
@@ -247,7 +260,11 @@ def main() -> None:
     if args.traffic > 0 and os.environ.get("CORE314_REPLICA", "0") == "0":
         for _ in range(4):
             threading.Thread(target=_traffic, args=(args.port, args.traffic / 4), daemon=True).start()
-    server.serve_forever()
+    with contextlib.suppress(OSError, ValueError):  # the socket closed under it by drain()
+        server.serve_forever(poll_interval=0.1)
+    deadline = time.monotonic() + 2
+    while threading.active_count() > 3 and time.monotonic() < deadline:  # requests still being answered
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -65,13 +65,22 @@ class ProcessAction:
 
     def plan(self, params: dict[str, Any], context: dict[str, Any]) -> Plan:
         state = context["actuator"].get("state") or {}
+        config = context["actuator"]["config"]
         version, replicas, restart = self._target(params, context)
         now = supervisor.describe(state)
         steps = []
         if restart:
-            pids = now["pids"] or "none"
-            steps.append(f"stop {now['replicas']} running replica(s) (pids {pids}): SIGTERM, then SIGKILL")
-            steps.append(f"start {replicas} replica(s) of version {version}")
+            size = supervisor.max_unavailable(config, max(len(state.get("replicas", [])), 1))
+            if self.action_type == "restart_function":
+                steps.append(
+                    "restart only the replicas that exited or do not answer their probe; if every replica answers, "
+                    "restart them all"
+                )
+            else:
+                steps.append(f"replace the {now['replicas']} running replica(s) (pids {now['pids'] or 'none'})")
+            steps.append(
+                f"{size} at a time at most, with version {version}, the next only after the last answers its probe"
+            )
         elif replicas > now["replicas"]:
             steps.append(f"start {replicas - now['replicas']} more replica(s) of {version} (to {replicas})")
         else:
@@ -82,23 +91,43 @@ class ProcessAction:
     def execute(self, params: dict[str, Any], context: dict[str, Any], *, timeout_s: float) -> Result:
         started = time.perf_counter()
         actuator = context["actuator"]
+        config = actuator["config"]
         version, replicas, restart = self._target(params, context)
-        before = supervisor.describe(actuator.get("state") or {})
+        state = actuator.get("state") or {}
+        before = supervisor.describe(state)
+        name = context.get("component_slug") or "component"
+        ready = True
         try:
-            state, done = supervisor.converge(
-                actuator["config"],
-                actuator.get("state") or {},
-                version=version,
-                replicas=replicas,
-                name=context.get("component_slug") or "component",
-                restart=restart,
-            )
+            if restart:
+                state, done, ready = self._replace(config, state, version=version, replicas=replicas, name=name)
+            else:
+                state, done = supervisor.converge(config, state, version=version, replicas=replicas, name=name)
         except (supervisor.SupervisorError, OSError) as exc:
             return Result(False, f"{type(exc).__name__}: {exc}"[:300], {"before": before}, _ms(started))
         after = supervisor.describe(state)
         summary = f"{after['replicas']} replica(s) of {version} running (pids {', '.join(map(str, after['pids']))})"
         details = {"before": before, "after": after, "steps": done, "state": state, "version": version}
-        return Result(after["replicas"] == replicas, summary, details, _ms(started))
+        return Result(ready and after["replicas"] == replicas, summary, details, _ms(started))
+
+    def _replace(
+        self, config: dict[str, Any], state: dict[str, Any], *, version: str, replicas: int, name: str
+    ) -> tuple[dict[str, Any], list[str], bool]:
+        """Missing replicas started, then a rolling replacement: for a restart only the replicas that exited or
+        fail their probe (a one-replica fault stays a one-replica fault), else all of them; for a rollback
+        every replica, to the other version."""
+        before = {(e["replica"], e["pid"]) for e in state.get("replicas", [])}
+        current = state.get("version") or version
+        state, done = supervisor.converge(config, state, version=current, replicas=replicas, name=name)
+        respawned = [e for e in state["replicas"] if (e["replica"], e["pid"]) not in before]
+        ready = all(supervisor.wait_ready(config, entry) for entry in respawned)
+        only: set[int] | None = None
+        if self.action_type == "restart_function":
+            fresh = {e["replica"] for e in respawned}
+            sick = {e["replica"] for e in supervisor.failing(config, state)} - fresh
+            if fresh or sick:
+                only = sick  # the healthy ones keep answering throughout
+        state, more, rolled = supervisor.rolling_replace(config, state, version=version, name=name, only=only)
+        return state, done + more, ready and rolled
 
 
 def _ms(started: float) -> float:

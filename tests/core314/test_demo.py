@@ -22,7 +22,7 @@ from core314.demo import services as demo
 from core314.models import AuditLogEntry
 from health import prom
 from recovery.models import Actuator, RecoveryPolicy
-from tests.processes import free_port
+from tests.processes import free_port, free_port_block
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -133,6 +133,7 @@ def test_only_administrators_inject_faults(admin: Any, owner: Any, api_for: Any,
 
 def test_the_stack_starts_and_stops_the_demo_through_process_control(admin: Any, settings: Any) -> None:
     settings.CORE314_DEMO_PORT = free_port()
+    settings.CORE314_DEMO_REPLICA_PORT_BASE = free_port_block(4)
     demo.demo_ensure(owner=admin)
     started = demo.demo_start(owner=admin)
     try:

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from tests.processes import free_port
+from tests.processes import free_port, free_port_block
 
 
 @dataclass
@@ -93,7 +93,7 @@ def live_stack(tmp_path_factory: Any) -> Iterator[LiveStack]:
     with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
-    port, demo_port = free_port(), free_port()
+    port, demo_port, replica_port = free_port(), free_port(), free_port_block(8)
     data = tmp_path_factory.mktemp("e2e")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "CORE314_"))},
@@ -105,6 +105,7 @@ def live_stack(tmp_path_factory: Any) -> Iterator[LiveStack]:
         "CORE314_PROBE_TICK": "1",
         "CORE314_SIGNAL_RESOLVE_AFTER": "4",
         "CORE314_DEMO_PORT": str(demo_port),
+        "CORE314_DEMO_REPLICA_PORT_BASE": str(replica_port),
         "CORE314_DEMO_FAULTS": str(data / "faults.json"),
         "CORE314_ADMIN_PASSWORD": "e2e-admin-pass",
         "CORE314_SELFTEST_INTERVAL": "3600",
