@@ -322,6 +322,12 @@ CORE314_SIGNAL_RESOLVE_AFTER = env_int("CORE314_SIGNAL_RESOLVE_AFTER", 60)
 CORE314_INCIDENT_WINDOW = env_int("CORE314_INCIDENT_WINDOW", 300)
 # An incident that keeps coming back after repairs that worked: after this many episodes, a person is told.
 CORE314_INCIDENT_MAX_EPISODES = env_int("CORE314_INCIDENT_MAX_EPISODES", 3)
+# The healing budget above every per-component cap: automatic actions in flight, and started per minute, in
+# all and per user. Past it, decisions wait (most severe first) and one storm escalation is sent.
+CORE314_HEALING_MAX_IN_FLIGHT = env_int("CORE314_HEALING_MAX_IN_FLIGHT", 20)
+CORE314_HEALING_MAX_PER_MINUTE = env_int("CORE314_HEALING_MAX_PER_MINUTE", 30)
+CORE314_HEALING_MAX_IN_FLIGHT_PER_USER = env_int("CORE314_HEALING_MAX_IN_FLIGHT_PER_USER", 10)
+CORE314_HEALING_MAX_PER_MINUTE_PER_USER = env_int("CORE314_HEALING_MAX_PER_MINUTE_PER_USER", 15)
 # Healing: the longest an executor may run, how long approvals wait, the default verification window and
 # cooldown, when a crash-loop backoff resets, and the blast-radius guard (share and minimum of failing components).
 CORE314_ACTION_TIMEOUT = env_int("CORE314_ACTION_TIMEOUT", 30)

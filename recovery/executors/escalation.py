@@ -33,7 +33,10 @@ class AlertEscalation:
         note = params.get("note", "")
         if not isinstance(note, str) or len(note) > 1000:
             raise ParameterError("note must be a string of at most 1000 characters")
-        return {"channels": channels, "note": note}
+        cleaned: dict[str, Any] = {"channels": channels, "note": note}
+        if params.get("storm"):
+            cleaned["storm"] = True  # one page for a storm of faults (see recovery.services.escalation)
+        return cleaned
 
     def _targets(self, params: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
         target = context.get("target")

@@ -9,6 +9,7 @@ steps share.
 from recovery.services.actions import last_good_version
 from recovery.services.actuators import actuator_save, deployment_mark, deployment_record, process_control
 from recovery.services.aftermath import action_aftermath_record
+from recovery.services.arbiter import queue as healing_queue
 from recovery.services.breakers import (
     BreakerView,
     breaker_close,
@@ -39,6 +40,7 @@ __all__ = [
     "SUPERVISED_VERIFY_S",
     "BreakerView",
     "action_aftermath_record",
+    "healing_queue",
     "action_approve",
     "action_cancel",
     "action_create_manual",

@@ -10,6 +10,7 @@ from django.utils import timezone
 from anomalies.models import AnomalySignal, Incident, SignalStatus
 from recovery.models import ActionStatus, DecisionOutcome, HealingDecision, RecoveryAction
 from recovery.services.actions import execution_enqueue
+from recovery.services.arbiter import SEVERITY_RANK
 from recovery.services.breakers import breakers_promote
 from recovery.services.decide import heal_signal
 from recovery.services.execute import action_execute
@@ -54,8 +55,15 @@ def healing_cycle(*, now: datetime | None = None, limit: int = 200) -> dict[str,
         .filter(incident__isnull=True, silenced=False, last_seen_at__gte=now - timedelta(days=1))
         .values_list("pk", flat=True)[:limit]
     )
-    retry = HealingDecision.objects.filter(outcome=DecisionOutcome.DEFERRED, retry_at__lte=now)
-    for signal_id in {*undecided, *orphans, *retry.values_list("signal_id", flat=True)[:limit]} - {None}:
+    # Deferred decisions that are due, the most severe first (the healing budget's queue is served in that order).
+    retry = (
+        HealingDecision.objects.filter(outcome=DecisionOutcome.DEFERRED, retry_at__lte=now)
+        .annotate(rank=SEVERITY_RANK)
+        .order_by("-rank", "created_at")
+        .values_list("signal_id", flat=True)[:limit]
+    )
+    ordered = dict.fromkeys([*retry, *undecided, *orphans])
+    for signal_id in [pk for pk in ordered if pk is not None]:
         heal_signal(signal_id=signal_id, now=now)
         done["decided"] += 1
     done["half_open"] = breakers_promote(now=now)

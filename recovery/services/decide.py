@@ -38,6 +38,7 @@ from recovery.models import (
     Verdict,
 )
 from recovery.services.actions import action_create, actuator_for, backoff_for
+from recovery.services.arbiter import budget_full, budget_lock
 from recovery.services.escalation import escalate
 
 FAILING = (ComponentStatus.UNHEALTHY, ComponentStatus.CRITICAL)
@@ -140,9 +141,16 @@ def step_action(
             action = escalate(component, signal, f"{why}; {reason}", now, policy)
             return DecisionOutcome.ACTED, f"{reason}: escalated", action, None
         mode = step.get("mode") or policy.mode
-        observe = healing_paused(component.owner_id) or blast_radius(component)
+        paused, crowded = healing_paused(component.owner_id), blast_radius(component)
+        observe = paused or crowded
         if observe and mode == ActionMode.AUTOMATIC:
             mode = ActionMode.DRY_RUN
+        if mode == ActionMode.AUTOMATIC:
+            budget_lock()
+            full = budget_full(owner_id=component.owner_id, now=now)
+            if full:
+                escalate(component, signal, f"{why}; {full}", now, policy, storm=True)
+                return DecisionOutcome.DEFERRED, full, None, now + timedelta(seconds=settings.CORE314_HEALING_CYCLE)
         try:
             action = action_create(
                 component=component,
@@ -159,7 +167,7 @@ def step_action(
             passed.append(f"{action_type} cannot run ({exc})")
             continue  # e.g. no earlier version to roll back to: the next step may still help
         if observe:
-            escalate(component, signal, f"{why}; {observe}", now, policy)
+            escalate(component, signal, f"{why}; {observe}", now, policy, storm=bool(crowded) and not paused)
         return DecisionOutcome.ACTED, f"{action.get_action_type_display()} ({action.get_mode_display()})", action, None
     skipped = f" ({'; '.join(passed)})" if passed else ""
     action = escalate(component, signal, f"{why}; nothing left to try in policy {policy.name!r}{skipped}", now, policy)
@@ -219,16 +227,34 @@ def heal_signal(*, signal_id: int, now: datetime | None = None) -> HealingDecisi
 
 
 def _lead(members: list[AnomalySignal]) -> tuple[RecoveryPolicy, AnomalySignal] | None:
-    """The member whose matching policy comes first (then the most severe): the incident is healed by that."""
+    """The member the incident is healed by: causes before symptoms, then the one whose matching policy comes
+    first, then the most severe."""
     matched = []
     for member in members:
         policy = policy_for(member, member.component)
         if policy is not None:
-            matched.append((policy.priority, policy.pk, -SEVERITY_ORDER.index(member.severity), policy, member))
+            symptom = member.cause_id is not None
+            rank = (symptom, policy.priority, policy.pk, -SEVERITY_ORDER.index(member.severity))
+            matched.append((rank, policy, member))
     if not matched:
         return None
-    _, _, _, policy, member = min(matched, key=lambda m: m[:3])
+    _, policy, member = min(matched, key=lambda m: m[0])
     return policy, member
+
+
+def _cause_note(lead: AnomalySignal, now: datetime) -> tuple[str, datetime | None]:
+    """A symptom waits for its cause: ("waiting …", retry) while the cause is open; once it is resolved, the
+    note that the symptom outlived its cause's recovery."""
+    cause = lead.cause
+    if cause is None:
+        return "", None
+    if cause.status != SignalStatus.RESOLVED:
+        why = (
+            f"a symptom of {cause.get_kind_display().lower()} on {cause.component.name} (signal #{cause.pk}): "
+            "waiting for its cause to be healed"
+        )
+        return why, now + timedelta(seconds=settings.CORE314_HEALING_CYCLE)
+    return f"it outlived its cause's recovery (signal #{cause.pk} resolved)", None
 
 
 def _decide(incident: Incident, now: datetime) -> Choice:
@@ -249,6 +275,9 @@ def _decide(incident: Incident, now: datetime) -> Choice:
         return DecisionOutcome.SKIPPED, "no enabled policy matches its signals", None, None, deviating[0]
     policy, lead = chosen
     component = lead.component
+    waiting, retry_at = _cause_note(lead, now)
+    if retry_at is not None:
+        return DecisionOutcome.DEFERRED, waiting, None, retry_at, lead
     if lead.kind == AnomalyKind.AVAILABILITY_DROP:
         grace = timedelta(seconds=settings.CORE314_DEPLOY_GRACE)
         deployed = Deployment.objects.filter(component=component, deployed_at__gte=now - grace).first()
@@ -281,6 +310,8 @@ def _decide(incident: Incident, now: datetime) -> Choice:
         # The chain already runs for this episode (verification continues it); more severity does not restart it.
         return DecisionOutcome.SKIPPED, f"handled by action #{handled.pk} ({handled.status})", None, None, lead
     why = f"{lead.get_kind_display()} on {component.name} ({incident.severity}); policy {policy.name!r}"
+    if waiting:
+        why = f"{why}; {waiting}"
     start, note = _chain_start(incident, policy)
     if start is None:
         action = escalate(component, lead, f"{why}; {note}", now, policy)

@@ -72,11 +72,26 @@ def escalation_target_for(component: Component) -> EscalationTarget | None:
 
 
 def escalate(
-    component: Component, signal: AnomalySignal | None, reason: str, now: datetime, policy: RecoveryPolicy | None = None
+    component: Component,
+    signal: AnomalySignal | None,
+    reason: str,
+    now: datetime,
+    policy: RecoveryPolicy | None = None,
+    *,
+    storm: bool = False,
 ) -> RecoveryAction | None:
     """Tell people (automatic, whatever the policy's mode: it changes nothing), once per incident (or signal)
     and reason, and not again for the same reason on the same component within ESCALATION_QUIET: a burst of
     signals pages once."""
+    if storm:
+        # Many components at once (the blast-radius guard, the healing budget): one page for the owner, not one
+        # per component.
+        paged = RecoveryAction.objects.filter(
+            owner_id=component.owner_id, action_type=ActionType.ALERT_ESCALATION, parameters__storm=True,
+            created_at__gte=now - ESCALATION_QUIET,
+        )  # fmt: skip
+        if paged.exists():
+            return None
     sent = RecoveryAction.objects.filter(component=component, action_type=ActionType.ALERT_ESCALATION)
     same = Q(reason=reason[:1000], created_at__gte=now - ESCALATION_QUIET)
     if signal is not None:
@@ -91,7 +106,7 @@ def escalate(
         policy=policy,
         step=0,
         action_type=ActionType.ALERT_ESCALATION,
-        parameters={"note": reason[:1000]},
+        parameters={"note": reason[:1000], **({"storm": True} if storm else {})},
         mode=ActionMode.AUTOMATIC,
         reason=reason,
         now=now,

@@ -325,7 +325,10 @@ def test_rollback_goes_to_the_last_version_that_was_healthy(admin: Any) -> None:
         action = services.action_create_manual(
             actor=admin, component=component, action_type="rollback_deployment", parameters={}, reason="bad release"
         )
-        assert "start 1 replica(s) of version v1" in action.plan["steps"]
+        assert (
+            "1 at a time at most, with version v1, the next only after the last answers its probe"
+            in action.plan["steps"]
+        )
         action = services.action_execute(action_id=action.pk)
         assert action.status == "succeeded", action.result
         actuator.refresh_from_db()
