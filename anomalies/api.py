@@ -172,8 +172,11 @@ class SilenceSerializer(serializers.ModelSerializer[Silence]):
 
     class Meta:
         model = Silence
-        fields = ["id", "owner", "component", "kind", "starts_at", "ends_at", "reason", "created_by", "created_at"]
-        read_only_fields = ["id", "owner", "created_by", "created_at"]
+        fields = [
+            "id", "owner", "component", "kind", "match_name", "match_tag", "match_type", "starts_at", "ends_at",
+            "cron", "duration_s", "time_zone", "reason", "released_at", "created_by", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "owner", "released_at", "created_by", "created_at"]
 
 
 class SilenceViewSet(OwnedViewSetMixin[Silence], mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Silence]):
@@ -194,6 +197,12 @@ class SilenceViewSet(OwnedViewSetMixin[Silence], mixins.CreateModelMixin, viewse
             starts_at=data.get("starts_at") or timezone.now(),
             ends_at=data["ends_at"],
             reason=data["reason"],
+            match_name=data.get("match_name", ""),
+            match_tag=data.get("match_tag", ""),
+            match_type=data.get("match_type", ""),
+            cron=data.get("cron", ""),
+            duration_s=data.get("duration_s"),
+            time_zone=data.get("time_zone") or "UTC",
         )
 
     @action(detail=True, methods=["post"])

@@ -205,12 +205,28 @@ class DetectionSettings(OwnedModel):
 
 
 class Silence(OwnedModel):
-    """A maintenance window: matching signals are still recorded but neither notify nor trigger healing."""
+    """A maintenance window: matching signals are still recorded but neither notify nor trigger healing.
+
+    One-off (``starts_at`` to ``ends_at``), or recurring: a ``cron`` expression in ``time_zone`` opens a window of
+    ``duration_s`` each time it fires, between ``starts_at`` and ``ends_at``. It covers a component, or every
+    component whose name matches ``match_name`` (a shell pattern), that carries ``match_tag``, or is of
+    ``match_type``; and one kind of signal or all. When a window ends, the signals still open that it silenced
+    are decided again.
+    """
 
     component = models.ForeignKey(Component, on_delete=models.CASCADE, null=True, blank=True, related_name="silences")
     kind = models.CharField(max_length=24, choices=AnomalyKind.choices, blank=True)
+    match_name = models.CharField(max_length=100, blank=True, help_text="Components whose name matches (web-*).")
+    match_tag = models.CharField(max_length=40, blank=True, help_text="Components carrying this tag.")
+    match_type = models.CharField(max_length=20, blank=True, help_text="Components of this type.")
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()
+    cron = models.CharField(max_length=100, blank=True, help_text="Recurring: when each window opens (cron).")
+    duration_s = models.PositiveIntegerField(null=True, blank=True, help_text="Recurring: how long each window lasts.")
+    time_zone = models.CharField(max_length=64, default="UTC", help_text="Recurring: the cron's time zone.")
+    released_at = models.DateTimeField(
+        null=True, blank=True, help_text="The end of the last window whose silenced signals were decided again."
+    )
     reason = models.CharField(max_length=300)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -223,9 +239,17 @@ class Silence(OwnedModel):
         constraints = [
             models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="silence_ends_after_start"),
             models.CheckConstraint(
-                condition=Q(component__isnull=False) | ~Q(kind=""), name="silence_names_component_or_kind"
+                condition=Q(component__isnull=False)
+                | ~Q(kind="")
+                | ~Q(match_name="")
+                | ~Q(match_tag="")
+                | ~Q(match_type=""),
+                name="silence_names_what_it_covers",
             ),
+            models.CheckConstraint(condition=Q(cron="") | Q(duration_s__gte=60), name="silence_recurring_has_duration"),
         ]
 
     def __str__(self) -> str:
-        return f"silence {self.component or 'all'} {self.kind or 'any kind'} until {self.ends_at:%Y-%m-%d %H:%M}"
+        what = self.component or self.match_name or self.match_tag or self.match_type or "all"
+        when = f"{self.cron} for {self.duration_s} s" if self.cron else f"until {self.ends_at:%Y-%m-%d %H:%M}"
+        return f"silence {what} {self.kind or 'any kind'} {when}"

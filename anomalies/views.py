@@ -151,9 +151,13 @@ def silence_add(request: HttpRequest) -> HttpResponse:
             raise DomainError("Give the silence an end time.")
         if timezone.is_naive(ends):
             ends = timezone.make_aware(ends, dt.UTC)
+        minutes = post.get("every_minutes", "").strip()
         services.silence_create(
             actor=request.user, component=component, kind=post.get("kind", "") if post.get("kind") in
             AnomalyKind.values else "", starts_at=timezone.now(), ends_at=ends, reason=post.get("reason", ""),
+            match_tag=post.get("match_tag", "").strip()[:40], cron=post.get("cron", "").strip()[:100],
+            duration_s=int(minutes) * 60 if minutes.isdigit() else None,
+            time_zone=post.get("time_zone", "").strip()[:64] or "UTC",
         )  # fmt: skip
         messages.success(request, "Silence created.")
     except DomainError as exc:

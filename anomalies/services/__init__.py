@@ -1,7 +1,8 @@
 """Anomaly services, one module per step: ``detection`` (new events through the detectors, the sweep,
 auto-resolve), ``lifecycle`` (opening, updating and resolving a signal), ``incidents`` (the signals of one
 fault grouped, its episodes), ``operator`` (acknowledge, resolve,
-silences, detection settings), ``triage`` (incidents acknowledged and resolved, real or false alarm, a new
+silences, detection settings), ``silences`` (maintenance windows, one-off or recurring, and what
+they release when they end), ``triage`` (incidents acknowledged and resolved, real or false alarm, a new
 normal accepted), ``alerts`` (other monitors' alerts), ``root_cause`` (the optional LLM).
 
 This module only re-exports them: callers import from ``anomalies.services``.
@@ -20,17 +21,20 @@ from anomalies.services.lifecycle import (
     signal_for_status,
     signal_mark_resolved,
     signal_open_or_update,
-    silence_find_active,
 )
 from anomalies.services.operator import (
     detection_settings_update,
     signal_acknowledge,
     signal_resolve,
-    silence_create,
-    silence_end,
-    silence_update,
 )
 from anomalies.services.root_cause import signal_root_cause
+from anomalies.services.silences import (
+    silence_create,
+    silence_end,
+    silence_find_active,
+    silence_update,
+    silences_release,
+)
 from anomalies.services.triage import (
     incident_acknowledge,
     incident_feedback_set,
@@ -69,4 +73,5 @@ __all__ = [
     "silence_end",
     "silence_find_active",
     "silence_update",
+    "silences_release",
 ]

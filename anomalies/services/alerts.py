@@ -13,7 +13,8 @@ from django.utils import timezone
 from anomalies import rules
 from anomalies.models import AnomalySignal, SignalStatus
 from anomalies.services.incidents import incident_signal_updated
-from anomalies.services.lifecycle import signal_find_cause, signal_mark_resolved, signal_opened, silence_find_active
+from anomalies.services.lifecycle import signal_find_cause, signal_mark_resolved, signal_opened
+from anomalies.services.silences import silence_find_active
 from core314.live import publish_on_commit
 from core314.redact import redact
 from core314.services import DomainError

@@ -7,12 +7,12 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q
 
 from anomalies import rules
 from anomalies.decision import Deviation
-from anomalies.models import AnomalySignal, SignalStatus, Silence
+from anomalies.models import AnomalySignal, SignalStatus
 from anomalies.services.incidents import incident_attach, incident_refresh, incident_signal_updated
+from anomalies.services.silences import silence_find_active
 from anomalies.signals import anomaly_raised, deviation_opening
 from core314.changes import record_change, send_on_commit
 from core314.live import publish_on_commit
@@ -20,16 +20,6 @@ from core314.tenancy import Actor, acting_user
 from health.models import Component
 
 logger = logging.getLogger(__name__)
-
-
-def silence_find_active(*, component: Component, kind: str, at: datetime) -> Silence | None:
-    """The silence covering this component and kind at ``at``, if any (its owner's, for the component or all)."""
-    return (
-        Silence.objects.filter(owner_id=component.owner_id, starts_at__lte=at, ends_at__gt=at)
-        .filter(Q(component=component) | Q(component__isnull=True))
-        .filter(Q(kind=kind) | Q(kind=""))
-        .first()
-    )
 
 
 def signal_find_cause(*, component: Component) -> AnomalySignal | None:

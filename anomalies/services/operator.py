@@ -1,19 +1,18 @@
-"""What an operator does to detection: acknowledge and resolve signals, silence them, tune the detector."""
+"""What an operator does to detection: acknowledge and resolve signals, tune the detector."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from anomalies.detector import DetectorConfig
-from anomalies.models import AnomalySignal, DetectionSettings, SignalStatus, Silence
+from anomalies.models import AnomalySignal, DetectionSettings, SignalStatus
 from anomalies.services.lifecycle import signal_mark_resolved
 from core314.changes import record_change
 from core314.services import ConflictError, DomainError
-from core314.tenancy import Actor, acting_user, effective_owner
+from core314.tenancy import Actor, acting_user
 from health.models import Component
 
 
@@ -44,87 +43,6 @@ def signal_resolve(*, actor: Actor, signal: AnomalySignal, note: str) -> Anomaly
         raise DomainError("Say why it is resolved (a note is required).")
     signal_mark_resolved(signal=signal, actor=actor, note=note.strip(), now=timezone.now())
     return signal
-
-
-@transaction.atomic
-def silence_create(
-    *,
-    actor: Actor,
-    component: Component | None,
-    kind: str,
-    starts_at: datetime,
-    ends_at: datetime,
-    reason: str,
-) -> Silence:
-    if component is None and not kind:
-        raise DomainError("A silence names a component, a kind, or both.")
-    if ends_at <= starts_at:
-        raise DomainError("ends_at must be after starts_at.")
-    if ends_at - starts_at > timedelta(days=30):
-        raise DomainError("A silence lasts at most 30 days.")
-    if not reason.strip():
-        raise DomainError("Give a reason for the silence.")
-    owner = component.owner if component is not None else effective_owner(actor)
-    silence = Silence.objects.create(
-        owner=owner, component=component, kind=kind, starts_at=starts_at, ends_at=ends_at,
-        reason=reason.strip(), created_by=acting_user(actor),
-    )  # fmt: skip
-    record_change(
-        actor=actor,
-        action="silence.create",
-        target=silence,
-        after={"component": component.name if component else None, "kind": kind, "ends_at": ends_at.isoformat()},
-        reason=reason,
-        event="silence.created",
-    )
-    return silence
-
-
-@transaction.atomic
-def silence_update(
-    *, actor: Actor, silence: Silence, ends_at: datetime | None = None, reason: str | None = None
-) -> Silence:
-    """Move a silence's end or change its reason (what it silences stays: end it and make another)."""
-    silence = Silence.objects.select_for_update().get(pk=silence.pk)
-    before = {"ends_at": silence.ends_at.isoformat(), "reason": silence.reason}
-    if ends_at is not None:
-        if ends_at <= silence.starts_at:
-            raise DomainError("ends_at must be after starts_at.")
-        if ends_at - silence.starts_at > timedelta(days=30):
-            raise DomainError("A silence lasts at most 30 days.")
-        silence.ends_at = ends_at
-    if reason is not None:
-        if not reason.strip():
-            raise DomainError("Give a reason for the silence.")
-        silence.reason = reason.strip()
-    silence.save(update_fields=["ends_at", "reason"])
-    record_change(
-        actor=actor,
-        action="silence.update",
-        target=silence,
-        before=before,
-        after={"ends_at": silence.ends_at.isoformat(), "reason": silence.reason},
-        event="silence.updated",
-    )
-    return silence
-
-
-@transaction.atomic
-def silence_end(*, actor: Actor, silence: Silence) -> Silence:
-    silence = Silence.objects.select_for_update().get(pk=silence.pk)
-    now = timezone.now()
-    if silence.ends_at <= now:
-        return silence
-    silence.ends_at = max(now, silence.starts_at + timedelta(microseconds=1))
-    silence.save(update_fields=["ends_at"])
-    record_change(
-        actor=actor,
-        action="silence.end",
-        target=silence,
-        after={"ends_at": silence.ends_at.isoformat()},
-        event="silence.ended",
-    )
-    return silence
 
 
 @transaction.atomic

@@ -243,3 +243,57 @@ def test_the_detection_settings_offer_a_threshold_backtested_on_the_components_o
     assert rows[5.0]["current"] and rows[5.0]["real_paged"] == 1
     page = client_for(owner).get(f"/anomaly-console/components/{component.pk}/detection").content.decode()
     assert 'id="threshold-backtest"' in page and "suggested" in page
+
+
+def test_a_signal_opened_in_a_silence_is_healed_after_the_silence_ends(owner: Any, start: dt.datetime) -> None:
+    component = _watched(owner)
+    silence = services.silence_create(
+        actor=owner, component=component, kind="", starts_at=start - dt.timedelta(minutes=1),
+        ends_at=timezone.now() + dt.timedelta(hours=1), reason="database upgrade",
+    )  # fmt: skip
+    after = push(component, normal(60, 30, 11), start)
+    push(component, [3000.0], after)
+    services.signals_detect(component_id=component.pk, now=after + STEP)
+    signal = AnomalySignal.objects.get()
+    assert signal.silenced
+    decision = healing.heal_signal(signal_id=signal.pk)
+    assert decision is not None and decision.outcome == "skipped" and not RecoveryAction.objects.exists()
+    services.silence_end(actor=owner, silence=silence)  # maintenance over; the fault is still there
+    signal.refresh_from_db()
+    assert not signal.silenced and Incident.objects.get().episode == 2
+    decided = healing.heal_signal(signal_id=signal.pk)
+    assert decided is not None and decided.outcome == "acted"
+    assert RecoveryAction.objects.filter(action_type="restart_function").exists()
+
+
+def test_a_weekly_window_silences_on_schedule_by_tag(owner: Any) -> None:
+    from zoneinfo import ZoneInfo
+
+    batch = ComponentFactory(owner=owner, name="nightly-etl", tags=["batch"])
+    other = ComponentFactory(owner=owner, name="checkout")
+    paris = ZoneInfo("Europe/Paris")
+    series_start = dt.datetime(2026, 11, 1, tzinfo=paris)
+    services.silence_create(
+        actor=owner, component=None, kind="", match_tag="batch", starts_at=series_start,
+        ends_at=series_start + dt.timedelta(days=180), reason="weekly maintenance",
+        cron="0 2 * * SUN", duration_s=7200, time_zone="Europe/Paris",
+    )  # fmt: skip
+    sunday_3am = dt.datetime(2026, 12, 6, 3, 0, tzinfo=paris)
+    sunday_5am = dt.datetime(2026, 12, 6, 5, 0, tzinfo=paris)
+    monday_3am = dt.datetime(2026, 12, 7, 3, 0, tzinfo=paris)
+    assert services.silence_find_active(component=batch, kind="latency_spike", at=sunday_3am) is not None
+    assert services.silence_find_active(component=batch, kind="latency_spike", at=sunday_5am) is None
+    assert services.silence_find_active(component=batch, kind="latency_spike", at=monday_3am) is None
+    assert services.silence_find_active(component=other, kind="latency_spike", at=sunday_3am) is None
+
+
+def test_a_recurring_silence_refuses_a_bad_cron_or_zone(owner: Any) -> None:
+    now = timezone.now()
+    base = {"actor": owner, "component": None, "kind": "", "match_tag": "x", "starts_at": now,
+            "ends_at": now + dt.timedelta(days=7), "reason": "r", "duration_s": 600}  # fmt: skip
+    with pytest.raises(DomainError, match="not a valid cron"):
+        services.silence_create(**base, cron="every sunday")
+    with pytest.raises(DomainError, match="not a known time zone"):
+        services.silence_create(**base, cron="0 2 * * SUN", time_zone="Mars/Olympus")
+    with pytest.raises(DomainError, match="names what it covers"):
+        services.silence_create(**{**base, "match_tag": ""}, cron="0 2 * * SUN")

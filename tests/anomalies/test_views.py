@@ -63,7 +63,7 @@ def test_silences_from_the_page(client_for: Any, owner: Any, other_user: Any) ->
     response = client.post("/anomaly-console/silences", {"component": foreign.pk, "ends_at": ends, "reason": "x"})
     assert response.status_code == 404 and not Silence.objects.filter(component=foreign).exists()
     response = client.post("/anomaly-console/silences", {"ends_at": ends, "reason": "x"}, follow=True)
-    assert "names a component, a kind" in response.content.decode()
+    assert "names what it covers" in response.content.decode()
     silence = Silence.objects.get()
     assert "upgrade" in client.get("/anomaly-console").content.decode()
     client.post(f"/anomaly-console/silences/{silence.pk}/end")
