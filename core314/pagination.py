@@ -59,3 +59,7 @@ class KeysetPagination(CursorPagination):
 
 class DeployedAtPagination(KeysetPagination):
     ordering = ("-deployed_at", "-id")
+
+
+class StartedAtPagination(KeysetPagination):
+    ordering = ("-started_at", "-id")

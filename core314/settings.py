@@ -328,6 +328,15 @@ CORE314_HEALING_MAX_IN_FLIGHT = env_int("CORE314_HEALING_MAX_IN_FLIGHT", 20)
 CORE314_HEALING_MAX_PER_MINUTE = env_int("CORE314_HEALING_MAX_PER_MINUTE", 30)
 CORE314_HEALING_MAX_IN_FLIGHT_PER_USER = env_int("CORE314_HEALING_MAX_IN_FLIGHT_PER_USER", 10)
 CORE314_HEALING_MAX_PER_MINUTE_PER_USER = env_int("CORE314_HEALING_MAX_PER_MINUTE_PER_USER", 15)
+# Scaling back in: how long the load must stay in its band before each step in (doubled when a scale-in was
+# soon followed by another scale-out, up to an hour). Learning: a repair that failed this many times in a row on
+# a component is demoted there; a policy becomes automatic after this many dry or approved runs that matched a
+# repair that helped (or an administrator's reason). Replays read at most this many days and signals.
+CORE314_SCALE_IN_COOLDOWN = env_int("CORE314_SCALE_IN_COOLDOWN", 300)
+CORE314_DEMOTE_AFTER = env_int("CORE314_DEMOTE_AFTER", 3)
+CORE314_PROMOTION_EVIDENCE = env_int("CORE314_PROMOTION_EVIDENCE", 3)
+CORE314_REPLAY_MAX_DAYS = env_int("CORE314_REPLAY_MAX_DAYS", 30)
+CORE314_REPLAY_MAX_SIGNALS = env_int("CORE314_REPLAY_MAX_SIGNALS", 20000)
 # Healing: the longest an executor may run, how long approvals wait, the default verification window and
 # cooldown, when a crash-loop backoff resets, and the blast-radius guard (share and minimum of failing components).
 CORE314_ACTION_TIMEOUT = env_int("CORE314_ACTION_TIMEOUT", 30)

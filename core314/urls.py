@@ -30,12 +30,14 @@ from recovery.api import (
     ActuatorViewSet,
     BackoffViewSet,
     CircuitBreakerViewSet,
+    DemotionViewSet,
     DeploymentViewSet,
     EscalationTargetViewSet,
     HealingDecisionViewSet,
     HealingViewSet,
     RecoveryActionViewSet,
     RecoveryPolicyViewSet,
+    ScaleOutViewSet,
 )
 from selftest import views as selftest_views
 from selftest.api import SelfTestResultViewSet, SelfTestRunViewSet
@@ -55,6 +57,8 @@ router.register("circuit-breakers", CircuitBreakerViewSet, basename="circuit-bre
 router.register("escalation-targets", EscalationTargetViewSet, basename="escalation-target")
 router.register("actuators", ActuatorViewSet, basename="actuator")
 router.register("recovery-policies", RecoveryPolicyViewSet, basename="recovery-policy")
+router.register("demotions", DemotionViewSet, basename="demotion")
+router.register("scale-outs", ScaleOutViewSet, basename="scale-out")
 router.register("healing-decisions", HealingDecisionViewSet, basename="healing-decision")
 router.register("backoffs", BackoffViewSet, basename="backoff")
 router.register("deployments", DeploymentViewSet, basename="deployment")
@@ -131,6 +135,10 @@ urlpatterns = [
     path("system-monitor/fault", views.demo_fault, name="demo-fault"),
     path("recovery-manager/manual/", recovery_views.action_manual, name="recovery-manual"),
     path("recovery-manager/pause/", recovery_views.healing_pause, name="recovery-pause"),
+    path("recovery-manager/policies/", recovery_views.policy_list, name="recovery-policies"),
+    path("recovery-manager/policies/<int:pk>/", recovery_views.policy_detail, name="recovery-policy"),
+    path("recovery-manager/policies/<int:pk>/change", recovery_views.policy_change, name="recovery-policy-change"),
+    path("recovery-manager/demotions/<int:pk>/clear", recovery_views.demotion_clear, name="recovery-demotion-clear"),
     path("selftest-panel", selftest_views.selftest_panel, name="selftest-panel"),
     path("selftest-panel/run", selftest_views.run_now, name="selftest-run-now"),
     path("selftest-panel/checks/<slug:name>/", selftest_views.check_history, name="selftest-check"),

@@ -135,6 +135,8 @@ def _process(config: dict[str, Any]) -> dict[str, Any]:
         "version": version,
         "replicas": _int(config, "replicas", 1, 0, max_replicas),
         "max_replicas": max_replicas,
+        # Scaling back in after the healer scaled out never goes below this.
+        "min_replicas": _int(config, "min_replicas", 1, 1, max_replicas),
         "stop_timeout_s": _int(config, "stop_timeout_s", 5, 1, 120),
     }
     if config.get("port_base") is not None:

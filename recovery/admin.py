@@ -13,12 +13,14 @@ from recovery.models import (
     Backoff,
     BreakerState,
     CircuitBreaker,
+    Demotion,
     Deployment,
     EscalationTarget,
     HealingDecision,
     HealingSwitch,
     RecoveryAction,
     RecoveryPolicy,
+    ScaleOut,
 )
 
 
@@ -32,20 +34,36 @@ class RecoveryActionAdmin(OwnedAdminMixin, admin.ModelAdmin[RecoveryAction]):
     raw_id_fields = ["component", "signal", "policy"]
 
 
+class RecoveryPolicyForm(forms.ModelForm[RecoveryPolicy]):
+    promotion_reason = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text="To make it automatic without a track record of dry or approved runs that helped: why.",
+    )
+
+
 @admin.register(RecoveryPolicy)
 class RecoveryPolicyAdmin(OwnedAdminMixin, admin.ModelAdmin[RecoveryPolicy]):
-    list_display = ["name", "priority", "enabled", "action_type", "mode", "min_severity", "max_per_hour", "owner"]
-    list_filter = ["enabled", "action_type", "mode", "min_severity"]
+    form = RecoveryPolicyForm
+    list_display = [
+        "name", "priority", "enabled", "action_type", "mode", "pinned", "min_severity", "max_per_hour", "owner",
+    ]  # fmt: skip
+    list_filter = ["enabled", "action_type", "mode", "pinned", "min_severity"]
     search_fields = ["name", "owner__username", "tag"]
     raw_id_fields = ["component"]
 
     deletable = True
 
     def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> RecoveryPolicy:
+        reason = form.cleaned_data.get("promotion_reason", "")
         if change:
-            fields = {name: form.cleaned_data[name] for name in form.changed_data if name != "owner"}
-            return services.policy_save(actor=request.user, owner=obj.owner, policy=obj, **fields)
-        fields = {name: value for name, value in form.cleaned_data.items() if name != "owner"}
+            fields = {
+                name: form.cleaned_data[name] for name in form.changed_data if name not in {"owner", "promotion_reason"}
+            }
+            return services.policy_save(
+                actor=request.user, owner=obj.owner, policy=obj, promotion_reason=reason, **fields
+            )
+        fields = {name: value for name, value in form.cleaned_data.items() if name not in {"owner", "promotion_reason"}}
         owner = form.cleaned_data.get("owner") or request.user
         return services.policy_save(actor=request.user, owner=owner, **fields)
 
@@ -236,3 +254,23 @@ class ActuatorAdmin(OwnedAdminMixin, admin.ModelAdmin[Actuator]):
             actor=request.user, component=data["component"], kind=data["kind"], config=config,
             enabled=data.get("enabled", True),
         )  # fmt: skip
+
+
+@admin.register(Demotion)
+class DemotionAdmin(OwnedAdminMixin, admin.ModelAdmin[Demotion]):
+    """Read-only here: a repair is restored on the Recovery Manager or through the API, with a reason."""
+
+    list_display = ["created_at", "component", "action_type", "reason", "cleared_at", "cleared_by"]
+    list_filter = ["action_type", ("cleared_at", admin.EmptyFieldListFilter)]
+    search_fields = ["component__name", "reason", "clear_reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["component", "cleared_by"]
+
+
+@admin.register(ScaleOut)
+class ScaleOutAdmin(OwnedAdminMixin, admin.ModelAdmin[ScaleOut]):
+    list_display = ["started_at", "component", "metric", "from_replicas", "replicas", "steps", "ended_at", "waiting"]
+    list_filter = ["metric", ("ended_at", admin.EmptyFieldListFilter)]
+    search_fields = ["component__name", "end_reason", "waiting"]
+    date_hierarchy = "started_at"
+    list_select_related = ["component"]

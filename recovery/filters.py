@@ -13,11 +13,13 @@ from recovery.models import (
     Actuator,
     Backoff,
     CircuitBreaker,
+    Demotion,
     Deployment,
     EscalationTarget,
     HealingDecision,
     RecoveryAction,
     RecoveryPolicy,
+    ScaleOut,
 )
 
 
@@ -92,3 +94,22 @@ class ActuatorFilter(django_filters.FilterSet):
     class Meta:
         model = Actuator
         fields = ["kind", "enabled"]
+
+
+class DemotionFilter(django_filters.FilterSet):
+    component = _component()
+    active = django_filters.BooleanFilter(field_name="cleared_at", lookup_expr="isnull", label="Still demoted")
+    action_type = django_filters.ChoiceFilter(choices=ActionType.choices, label="Action")
+
+    class Meta:
+        model = Demotion
+        fields: list[str] = []
+
+
+class ScaleOutFilter(django_filters.FilterSet):
+    component = _component()
+    active = django_filters.BooleanFilter(field_name="ended_at", lookup_expr="isnull", label="Not yet scaled in")
+
+    class Meta:
+        model = ScaleOut
+        fields: list[str] = []

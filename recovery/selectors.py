@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,17 +10,20 @@ from django.utils import timezone
 
 from core314.tenancy import Actor, effective_owner_id
 from recovery.models import (
+    ActionMode,
     ActionStatus,
     ActionType,
     Actuator,
     Backoff,
     CircuitBreaker,
+    Demotion,
     Deployment,
     EscalationTarget,
     HealingDecision,
     HealingSwitch,
     RecoveryAction,
     RecoveryPolicy,
+    ScaleOut,
     Verdict,
 )
 
@@ -194,3 +198,83 @@ def recovery_summary(*, actor: Actor, window: timedelta) -> dict[str, Any]:
         "escalations": stats["escalations"],
         "total": stats["total"],
     }
+
+
+# --- What the healer learned and what waits ------------------------------------------------------------------
+
+HELPED = (Verdict.RESOLVED, Verdict.IMPROVED)
+# The track record looks back this far: a repair's record from a year ago says little about today's service.
+LOOKBACK = timedelta(days=90)
+
+
+def tried_actions(*, owner_id: int, since: datetime) -> QuerySet[RecoveryAction]:
+    """The owner's repairs that count as tries: run (not dry runs, not escalations), then judged or failed."""
+    return (
+        RecoveryAction.objects.filter(owner_id=owner_id, created_at__gte=since)
+        .exclude(action_type=ActionType.ALERT_ESCALATION)
+        .exclude(mode=ActionMode.DRY_RUN)
+        .filter(
+            Q(verified_at__isnull=False, verdict__in=[*HELPED, Verdict.NO_EFFECT, Verdict.WORSE])
+            | Q(status=ActionStatus.FAILED)
+        )
+    )
+
+
+def policy_track_record(*, policy: RecoveryPolicy, now: datetime | None = None) -> dict[str, Any]:
+    """How each of the policy's repairs has done, per (component type or tag, signal kind), over 90 days:
+    tries, how many helped and how; and where a repair is demoted."""
+    now = now or timezone.now()
+    kinds = [step.get("action_type", "") for step in policy.steps()]
+    rows = tried_actions(owner_id=policy.owner_id, since=now - LOOKBACK).filter(action_type__in=kinds)
+    if policy.kinds:
+        rows = rows.filter(signal__kind__in=policy.kinds)
+    table: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
+    fields = ("action_type", "signal__kind", "component__type", "component__tags", "verdict")
+    for action_type, kind, type_, tags, verdict in rows.values_list(*fields)[:50_000]:
+        outcome = verdict or "failed"
+        for scope in [f"type {type_}", *(f"tag {tag}" for tag in tags or [])]:
+            table[(action_type, scope, kind or "")][outcome] += 1
+    records = []
+    for (action_type, scope, kind), counts in table.items():
+        tries = sum(counts.values())
+        helped = counts[Verdict.RESOLVED] + counts[Verdict.IMPROVED]
+        records.append({
+            "action_type": action_type, "scope": scope, "kind": kind, "tries": tries, "helped": helped,
+            "rate": round(helped / tries, 3), "resolved": counts[Verdict.RESOLVED],
+            "improved": counts[Verdict.IMPROVED], "no_effect": counts[Verdict.NO_EFFECT],
+            "worse": counts[Verdict.WORSE], "failed": counts["failed"],
+        })  # fmt: skip
+    records.sort(key=lambda r: (kinds.index(r["action_type"]), r["scope"], r["kind"]))
+    demotions = Demotion.objects.filter(owner_id=policy.owner_id, cleared_at__isnull=True, action_type__in=kinds)
+    return {
+        "policy": policy.pk,
+        "pinned": policy.pinned,
+        "steps": kinds,
+        "records": records,
+        "demotions": [
+            {"id": d.pk, "component": d.component.name, "action_type": d.action_type, "reason": d.reason,
+             "since": d.created_at.isoformat()}
+            for d in demotions.select_related("component").order_by("-created_at")[:100]
+        ],
+    }  # fmt: skip
+
+
+def demotion_list(*, actor: Actor) -> QuerySet[Demotion]:
+    return Demotion.objects.visible_to(actor).select_related("component", "cleared_by").order_by("-created_at", "-id")
+
+
+def scale_out_list(*, actor: Actor) -> QuerySet[ScaleOut]:
+    return ScaleOut.objects.visible_to(actor).select_related("component").order_by("-started_at", "-id")
+
+
+def healing_queue(*, actor: Actor) -> QuerySet[HealingDecision]:
+    """Decisions waiting for the healing budget, most severe and oldest first."""
+    from recovery.services.arbiter import QUEUED, SEVERITY_RANK
+
+    return (
+        HealingDecision.objects.visible_to(actor)
+        .filter(outcome="deferred", reason__startswith=QUEUED)
+        .select_related("component", "signal")
+        .annotate(rank=SEVERITY_RANK)
+        .order_by("-rank", "created_at")
+    )

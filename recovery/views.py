@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
@@ -20,7 +22,8 @@ from core314.services import DomainError
 from core314.tenancy import Actor, get_visible_or_404, is_admin, owned
 from health.selectors import component_list
 from recovery import filters, selectors, services
-from recovery.models import ActionType, RecoveryAction
+from recovery.models import ActionMode, ActionType, Demotion, RecoveryAction, RecoveryPolicy
+from recovery.replay import policy_replay, replayed
 
 ACTION_FILTERS = ["status", "action_type", "component", "range"]
 
@@ -45,6 +48,9 @@ def recovery_manager(request: HtmxHttpRequest) -> HttpResponse:
         "action_types": ActionType.choices,
         "filters": bar,
         "preview": request.session.pop("recovery_preview", None),
+        "queue": selectors.healing_queue(actor=request.user)[:20],
+        "scale_outs": selectors.scale_out_list(actor=request.user).filter(ended_at__isnull=True)[:20],
+        "demotions": selectors.demotion_list(actor=request.user).filter(cleared_at__isnull=True)[:20],
     }
     template = "recovery/dashboard.html#live" if request.htmx else "recovery/dashboard.html"
     return render(request, template, context)
@@ -150,3 +156,98 @@ def healing_pause(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, str(exc))
     return redirect("recovery-manager")
+
+
+# --- Policies: what they do, how they have done, what they would do -----------------------------------------
+
+POLICY_FILTERS = ["mode", "action_type", "component"]
+
+
+def _policies(actor: Actor) -> QuerySet[RecoveryPolicy]:
+    return selectors.policy_list(actor=actor)
+
+
+@login_required
+def policy_list(request: HttpRequest) -> HttpResponse:
+    policies = filter_page(filters.PolicyFilter, request, selectors.policy_list(actor=request.user))
+    page = keyset_page(policies.qs, field="created_at", after=request.GET.get("after"), size=50)
+    page.rows.sort(key=lambda p: (p.priority, p.pk))  # pages by age (stable); shown in the order they decide
+    context = {"page": page, "filters": filter_bar(policies, POLICY_FILTERS)}
+    return render(request, "recovery/policies.html", context)
+
+
+@login_required
+@owned(RecoveryPolicy, "policy", queryset=_policies)
+def policy_detail(request: HttpRequest, policy: RecoveryPolicy) -> HttpResponse:
+    """The policy, its steps' track record and demotions, evidence for automatic, and a replay on request."""
+    replay, replay_error = None, ""
+    changes: dict[str, Any] = {}
+    if request.GET.get("replay"):
+        changes = {
+            name: value
+            for name, value in (
+                ("min_severity", request.GET.get("min_severity", "")),
+                ("action_type", request.GET.get("action_type", "")),
+                ("mode", request.GET.get("mode", "")),
+            )
+            if value
+        }
+        for name in ("cooldown_s", "max_per_hour"):
+            if request.GET.get(name, "").isdigit():
+                changes[name] = int(request.GET[name])
+        try:
+            days = int(request.GET.get("days") or 7)
+            replay = policy_replay(policy=replayed(policy, changes), days=days)
+        except (ValueError, DomainError) as exc:
+            replay_error = str(exc) if isinstance(exc, DomainError) else "days must be a whole number."
+    context = {
+        "policy": policy,
+        "record": selectors.policy_track_record(policy=policy),
+        "evidence": services.promotion_evidence(policy),
+        "evidence_needed": settings.CORE314_PROMOTION_EVIDENCE,
+        "is_admin": is_admin(request.user),
+        "replay": replay,
+        "replay_error": replay_error,
+        "changes": changes,
+        "days": request.GET.get("days", "7"),
+        "severities": ["low", "medium", "high", "critical"],
+        "action_types": ActionType.choices,
+        "modes": ActionMode.choices,
+    }
+    return render(request, "recovery/policy.html", context)
+
+
+@login_required
+@require_POST
+@owned(RecoveryPolicy, "policy")
+def policy_change(request: HttpRequest, policy: RecoveryPolicy) -> HttpResponse:
+    """Pin or unpin the order, or change the mode (automatic needs evidence or an administrator's reason)."""
+    fields: dict[str, object] = {}
+    if request.POST.get("pinned") in {"0", "1"}:
+        fields["pinned"] = request.POST["pinned"] == "1"
+    if request.POST.get("mode") in ActionMode.values:
+        fields["mode"] = request.POST["mode"]
+    try:
+        services.policy_save(
+            actor=request.user,
+            owner=policy.owner,
+            policy=policy,
+            promotion_reason=request.POST.get("promotion_reason", ""),
+            **fields,
+        )
+        messages.success(request, f"Policy {policy.name!r} saved.")
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    return redirect("recovery-policy", pk=policy.pk)
+
+
+@login_required
+@require_POST
+@owned(Demotion, "demotion")
+def demotion_clear(request: HttpRequest, demotion: Demotion) -> HttpResponse:
+    try:
+        services.demotion_clear(actor=request.user, demotion=demotion, reason=request.POST.get("reason", ""))
+        messages.success(request, f"{demotion.action_type} is trusted again on {demotion.component.name}.")
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    return _back(request, "recovery-manager")

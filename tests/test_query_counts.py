@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 PAGES = {
     "system-monitor": 11,
     "anomaly-console": 12,
-    "recovery-manager": 15,
+    "recovery-manager": 18,
     "selftest-panel": 9,
     "audit-log": 5,
 }
@@ -45,6 +45,8 @@ LISTS = {
     "backoff-list": 4,
     "healing-list": 4,
     "deployment-list": 4,
+    "demotion-list": 4,
+    "scale-out-list": 4,
     "selftest-run-list": 4,
     "selftest-result-list": 4,
     "audit-log-entry-list": 4,

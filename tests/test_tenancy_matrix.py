@@ -28,10 +28,12 @@ from recovery.models import (
     Actuator,
     Backoff,
     CircuitBreaker,
+    Demotion,
     Deployment,
     EscalationTarget,
     HealingDecision,
     RecoveryPolicy,
+    ScaleOut,
 )
 from selftest.models import SelfTestResult
 from tests import factories
@@ -139,6 +141,13 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
     )
     backoff = Backoff.objects.create(owner=user, component=component, action_type="restart_function", attempts=2)
     deployment = Deployment.objects.create(owner=user, component=component, version=f"{mark}-v2")
+    demotion = Demotion.objects.create(
+        owner=user, component=component, action_type="restart_function", reason=f"{mark}-demoted"
+    )
+    scale_out = ScaleOut.objects.create(
+        owner=user, component=component, metric="cpu_percent", from_replicas=1, replicas=2, steps=1,
+        cooldown_s=300, waiting=f"{mark}-waiting",
+    )  # fmt: skip
     idempotency = IdempotencyKey.objects.create(
         owner=user, scope="test", key=f"{mark}-key", request_hash="x", response_status=201, response_body={}
     )
@@ -165,6 +174,8 @@ def _rows_for(user: Any, tag: str) -> tuple[dict[type[models.Model], models.Mode
         HealingDecision: decision,
         Backoff: backoff,
         Deployment: deployment,
+        Demotion: demotion,
+        ScaleOut: scale_out,
     }
     return rows, [mark]
 

@@ -248,7 +248,14 @@ def main() -> None:
 
     def drain(signum: int, frame: Any) -> None:
         # A rolling restart stops one replica while its siblings serve the shared port: leave the port's group
-        # at once (new connections go to the others), finish the requests in hand, then exit.
+        # at once (new connections go to the others), finish the requests in hand, then exit. Connections
+        # already queued on this socket would be reset by the close: take them first.
+        server.socket.setblocking(False)
+        with contextlib.suppress(OSError):
+            while True:
+                request, address = server.socket.accept()
+                request.setblocking(True)
+                server.process_request(request, address)
         server.socket.close()
         threading.Thread(target=server.shutdown, daemon=True).start()
 

@@ -44,3 +44,9 @@ def duration(value: Any) -> str:
     if seconds < 3600:
         return f"{seconds // 60} m {seconds % 60:02d} s"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} m"
+
+
+@register.filter
+def words(value: Any) -> str:
+    """A code as words (``cooling_down`` → ``cooling down``)."""
+    return str(value or "").replace("_", " ")

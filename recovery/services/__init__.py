@@ -23,6 +23,7 @@ from recovery.services.cycle import healing_cycle
 from recovery.services.decide import heal_signal, healing_paused
 from recovery.services.escalation import escalation_target_for, escalation_target_save
 from recovery.services.execute import action_execute
+from recovery.services.learning import demotion_clear, promotion_evidence
 from recovery.services.operator import (
     action_approve,
     action_cancel,
@@ -31,7 +32,14 @@ from recovery.services.operator import (
     action_reject,
     healing_pause_set,
 )
-from recovery.services.policies import DEFAULT_POLICIES, policies_ensure_defaults, policy_delete, policy_save
+from recovery.services.policies import (
+    DEFAULT_POLICIES,
+    clean_policy,
+    policies_ensure_defaults,
+    policy_delete,
+    policy_save,
+)
+from recovery.services.scalein import scale_in_sweep
 from recovery.services.supervise import SUPERVISED_VERIFY_S, supervise_processes
 from recovery.services.verify import action_verify
 
@@ -54,6 +62,8 @@ __all__ = [
     "breaker_view",
     "breakers_gate",
     "breakers_promote",
+    "clean_policy",
+    "demotion_clear",
     "deployment_mark",
     "deployment_record",
     "escalation_target_for",
@@ -68,5 +78,7 @@ __all__ = [
     "policy_delete",
     "policy_save",
     "process_control",
+    "promotion_evidence",
+    "scale_in_sweep",
     "supervise_processes",
 ]

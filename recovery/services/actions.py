@@ -127,6 +127,7 @@ def action_create(
     requested_by: Any = None,
     now: datetime,
     verify_after_s: int | None = None,
+    chain_order: list[int] | None = None,
 ) -> RecoveryAction:
     """Plan and store an action (inside the caller's transaction, with the component locked)."""
     incident = signal.incident if signal is not None and signal.incident_id is not None else None
@@ -138,6 +139,7 @@ def action_create(
         episode=incident.episode if incident is not None else 1,
         policy=policy,
         step=step,
+        chain_order=chain_order or [],
         action_type=action_type,
         parameters=parameters,
         mode=mode,

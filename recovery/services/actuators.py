@@ -14,6 +14,7 @@ from health.models import Component
 from recovery import supervisor
 from recovery.actuators import ADMIN_ONLY_KINDS, ActuatorConfigError, clean_config, redacted
 from recovery.models import Actuator, ActuatorKind, Deployment
+from recovery.services.scalein import scale_out_end
 
 
 @transaction.atomic
@@ -114,6 +115,9 @@ def process_control(
             raise DomainError(str(exc)) from exc
         locked.state = new_state
         locked.save(update_fields=["state", "updated_at"])
+        scale_out_end(
+            component=locked.component, why=f"a person ran {operation} ({count} replica(s)): their count stands"
+        )
         first_start = not Deployment.objects.filter(component_id=locked.component_id).exists()
         if operation == "deploy" or (operation == "start" and (target != current or first_start)):
             Deployment.objects.create(

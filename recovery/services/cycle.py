@@ -15,6 +15,7 @@ from recovery.services.breakers import breakers_promote
 from recovery.services.decide import heal_signal
 from recovery.services.execute import action_execute
 from recovery.services.operator import approval_expire
+from recovery.services.scalein import scale_in_sweep
 from recovery.services.verify import action_verify
 
 
@@ -22,7 +23,7 @@ def healing_cycle(*, now: datetime | None = None, limit: int = 200) -> dict[str,
     """Pick up whatever on-commit triggers missed: expiring approvals, lost runs, due verifications,
     undecided or deferred signals, breakers due for trials. Each item is its own transaction."""
     now = now or timezone.now()
-    done = dict.fromkeys(("expired", "lost", "requeued", "verified", "decided", "half_open"), 0)
+    done = dict.fromkeys(("expired", "lost", "requeued", "verified", "decided", "half_open", "scaled_in"), 0)
     expiring = RecoveryAction.objects.filter(status=ActionStatus.PENDING_APPROVAL, approval_expires_at__lte=now)
     for action_id in expiring.values_list("pk", flat=True)[:limit]:
         done["expired"] += approval_expire(action_id, now)
@@ -67,4 +68,5 @@ def healing_cycle(*, now: datetime | None = None, limit: int = 200) -> dict[str,
         heal_signal(signal_id=signal_id, now=now)
         done["decided"] += 1
     done["half_open"] = breakers_promote(now=now)
+    done["scaled_in"] = scale_in_sweep(now=now, limit=limit)
     return done

@@ -25,6 +25,7 @@ from anomalies.services import incident_attach
 from core314.changes import record_change
 from health.models import Component, ComponentStatus
 from recovery.executors import ACTUATORS_FOR, ParameterError
+from recovery.learning import next_position
 from recovery.models import (
     ActionMode,
     ActionStatus,
@@ -40,6 +41,7 @@ from recovery.models import (
 from recovery.services.actions import action_create, actuator_for, backoff_for
 from recovery.services.arbiter import budget_full, budget_lock
 from recovery.services.escalation import escalate
+from recovery.services.learning import order_for
 
 FAILING = (ComponentStatus.UNHEALTHY, ComponentStatus.CRITICAL)
 
@@ -78,24 +80,25 @@ def blast_radius(component: Component) -> str:
     return ""
 
 
+def policy_matches(policy: RecoveryPolicy, signal: AnomalySignal, component: Component) -> bool:
+    """Does ``policy`` cover this signal on this component (kind, metric, severity, component, type, tag)?"""
+    if policy.kinds and signal.kind not in policy.kinds:
+        return False
+    if policy.metrics and signal.metric not in policy.metrics:
+        return False
+    if SEVERITY_ORDER.index(policy.min_severity) > SEVERITY_ORDER.index(signal.severity):
+        return False
+    if policy.component_id and policy.component_id != component.pk:
+        return False
+    if policy.component_type and policy.component_type != component.type:
+        return False
+    return not (policy.tag and policy.tag not in (component.tags or []))
+
+
 def policy_for(signal: AnomalySignal, component: Component) -> RecoveryPolicy | None:
     """The first enabled policy (by priority) of the component's owner that matches the signal."""
-    rank = SEVERITY_ORDER.index(signal.severity)
-    for policy in RecoveryPolicy.objects.filter(owner_id=component.owner_id, enabled=True).order_by("priority", "id"):
-        if policy.kinds and signal.kind not in policy.kinds:
-            continue
-        if policy.metrics and signal.metric not in policy.metrics:
-            continue
-        if SEVERITY_ORDER.index(policy.min_severity) > rank:
-            continue
-        if policy.component_id and policy.component_id != component.pk:
-            continue
-        if policy.component_type and policy.component_type != component.type:
-            continue
-        if policy.tag and policy.tag not in (component.tags or []):
-            continue
-        return policy
-    return None
+    policies = RecoveryPolicy.objects.filter(owner_id=component.owner_id, enabled=True).order_by("priority", "id")
+    return next((policy for policy in policies if policy_matches(policy, signal, component)), None)
 
 
 def _runs_this_hour(component: Component, policy: RecoveryPolicy, now: datetime) -> int:
@@ -117,14 +120,18 @@ def step_action(
     start: int,
     now: datetime,
     why: str,
+    order: list[int] | None = None,
 ) -> tuple[str, str, RecoveryAction | None, datetime | None]:
-    """Create the action for the first step from ``start`` this component can carry, within the limits.
+    """Create the action for the first step from position ``start`` of ``order`` (indices into the policy's
+    steps; the policy's own order by default) this component can carry, within the limits.
 
     Returns (outcome, reason, action, retry_at).
     """
     steps = policy.steps()
+    if order is None or sorted(order) != list(range(len(steps))):
+        order = list(range(len(steps)))  # none kept, or the policy's steps changed since: as written
     passed: list[str] = []  # steps that cannot run here, and why
-    for index in range(start, len(steps)):
+    for index in order[start:]:
         step = steps[index]
         action_type = step.get("action_type", "")
         if action_type == ActionType.ALERT_ESCALATION:
@@ -162,6 +169,7 @@ def step_action(
                 mode=mode,
                 reason=f"{why}; {observe}" if observe else why,
                 now=now,
+                chain_order=order,
             )
         except (ParameterError, OSError) as exc:
             passed.append(f"{action_type} cannot run ({exc})")
@@ -312,18 +320,21 @@ def _decide(incident: Incident, now: datetime) -> Choice:
     why = f"{lead.get_kind_display()} on {component.name} ({incident.severity}); policy {policy.name!r}"
     if waiting:
         why = f"{why}; {waiting}"
-    start, note = _chain_start(incident, policy)
+    start, order, note = _chain_start(incident, policy, lead, now)
     if start is None:
         action = escalate(component, lead, f"{why}; {note}", now, policy)
         return DecisionOutcome.ACTED, f"{note}: escalated", action, None, lead
     if note:
         why = f"{why}; {note}"
-    return (*step_action(component, lead, policy, start, now, why), lead)
+    return (*step_action(component, lead, policy, start, now, why, order), lead)
 
 
-def _chain_start(incident: Incident, policy: RecoveryPolicy) -> tuple[int | None, str]:
-    """Where a new episode's chain starts: where it stopped if the last repair did not help (the chain goes
-    on); from the top if it did (the same repair, for a fault that came back), unless it keeps coming back."""
+def _chain_start(
+    incident: Incident, policy: RecoveryPolicy, lead: AnomalySignal, now: datetime
+) -> tuple[int | None, list[int], str]:
+    """Where a new episode's chain starts, and in what order: where it stopped if the last repair did not
+    help (the chain goes on); else from the top, in the order that has worked best here (the same repair, for
+    a fault that came back), unless it keeps coming back."""
     previous = (
         RecoveryAction.objects.filter(incident=incident, episode__lt=incident.episode)
         .exclude(action_type=ActionType.ALERT_ESCALATION)
@@ -331,13 +342,17 @@ def _chain_start(incident: Incident, policy: RecoveryPolicy) -> tuple[int | None
         .order_by("-created_at")
         .first()
     )
+    learned = order_for(lead.component, lead.kind, policy, now)
     if previous is None:
-        return 0, ""
+        return 0, learned.indices, learned.note
     if incident.episode > settings.CORE314_INCIDENT_MAX_EPISODES:
-        return None, f"it came back {incident.episode - 1} times after repairs"
+        return None, [], f"it came back {incident.episode - 1} times after repairs"
     if previous.verdict in (Verdict.RESOLVED, Verdict.IMPROVED) or previous.policy_id != policy.pk:
-        return 0, f"episode {incident.episode}: action #{previous.pk} helped last time"
+        note = f"episode {incident.episode}: action #{previous.pk} helped last time"
+        return 0, learned.indices, f"{note}; {learned.note}" if learned.note else note
+    order = previous.chain_order or list(range(len(policy.steps())))
     return (
-        previous.step + 1,
+        next_position(order, previous.step),
+        order,
         f"episode {incident.episode}: action #{previous.pk} ({previous.verdict or previous.status}) did not help",
     )

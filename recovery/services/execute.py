@@ -25,6 +25,8 @@ from recovery.executors.base import Result
 from recovery.models import ActionStatus, Actuator, Deployment, RecoveryAction
 from recovery.services.actions import NOT_HEALING, action_context, actuator_for, backoff_for
 from recovery.services.escalation import escalate
+from recovery.services.learning import demotion_review
+from recovery.services.scalein import scale_record
 from recovery.services.verify import verify_window
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,8 @@ def _finish(action_id: int, result: Result, actuator: Actuator | None) -> Recove
         if heals:
             _attempted(component, action, now)
         action.save()
+        if result.ok:
+            scale_record(action, details, now)
         record_change(
             actor=None,
             system_label="healer",
@@ -142,6 +146,7 @@ def _finish(action_id: int, result: Result, actuator: Actuator | None) -> Recove
             data={"status": action.status},
         )
         if not result.ok and heals:
+            demotion_review(action, now)
             escalate(component, action.signal, f"{action.get_action_type_display()} failed: {result.summary}", now)
         return action
 

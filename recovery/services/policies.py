@@ -13,6 +13,7 @@ from core314.services import ConflictError, DomainError
 from core314.tenancy import Actor
 from recovery.executors import ACTUATORS_FOR, ParameterError, executor_for
 from recovery.models import ActionMode, ActionType, RecoveryPolicy
+from recovery.services.learning import promotion_check
 
 DEFAULT_POLICIES: list[dict[str, Any]] = [
     {
@@ -101,7 +102,11 @@ def clean_policy(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 @transaction.atomic
-def policy_save(*, actor: Actor, owner: Any, policy: RecoveryPolicy | None = None, **fields: Any) -> RecoveryPolicy:
+def policy_save(
+    *, actor: Actor, owner: Any, policy: RecoveryPolicy | None = None, promotion_reason: str = "", **fields: Any
+) -> RecoveryPolicy:
+    """Create or change a policy. Making an existing policy automatic needs evidence (dry or approved runs that
+    matched a repair that helped) or an administrator's ``promotion_reason``; both are in the audit."""
     merged = {}
     if policy is not None:
         policy = RecoveryPolicy.objects.select_for_update().get(pk=policy.pk)
@@ -118,19 +123,27 @@ def policy_save(*, actor: Actor, owner: Any, policy: RecoveryPolicy | None = Non
     if same_name.exists():
         raise ConflictError("A policy with this name exists.")
     created = policy is None
+    promoted = ""
+    if policy is not None and policy.mode != ActionMode.AUTOMATIC and fields.get("mode") == ActionMode.AUTOMATIC:
+        promoted = promotion_check(actor=actor, policy=policy, reason=promotion_reason)
     policy = policy or RecoveryPolicy(owner=owner)
-    before = None if created else {"mode": policy.mode, "enabled": policy.enabled, "action_type": policy.action_type}
+    before = None if created else _audited(policy)
     for name, value in fields.items():
         setattr(policy, name, value)
     policy.save()
     record_change(
         actor=actor,
-        action="policy.create" if created else "policy.update",
+        action="policy.create" if created else "policy.promote" if promoted else "policy.update",
         target=policy,
         before=before,
-        after={"mode": policy.mode, "enabled": policy.enabled, "action_type": policy.action_type},
+        after=_audited(policy),
+        reason=promoted,
     )
     return policy
+
+
+def _audited(policy: RecoveryPolicy) -> dict[str, Any]:
+    return {"mode": policy.mode, "enabled": policy.enabled, "action_type": policy.action_type, "pinned": policy.pinned}
 
 
 @transaction.atomic

@@ -17,10 +17,12 @@ from core314.changes import record_change
 from core314.services import ConflictError
 from health.models import Component, HealthStatus, SystemHealthEvent
 from recovery.effectiveness import distance, judge
+from recovery.learning import next_position
 from recovery.models import ActionStatus, RecoveryAction, Verdict
 from recovery.services.actions import backoff_for, metrics_snapshot
 from recovery.services.decide import step_action
 from recovery.services.escalation import escalate
+from recovery.services.learning import demotion_review
 
 
 def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAction | None:
@@ -100,6 +102,7 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
             event="recovery.verified",
             data={"verdict": verdict},
         )
+        demotion_review(action, now)
         if verdict == Verdict.RESOLVED:
             _resolve_signal(signal, action, now)
         elif verdict in {Verdict.NO_EFFECT, Verdict.WORSE} or (verdict == Verdict.IMPROVED and still_open):
@@ -110,7 +113,8 @@ def action_verify(*, action_id: int, now: datetime | None = None) -> RecoveryAct
             if signal is not None and signal.status != SignalStatus.RESOLVED and action.policy is not None:
                 outcome = "helped only partly" if verdict == Verdict.IMPROVED else f"had {verdict.replace('_', ' ')}"
                 why = f"action #{action.pk} ({action.get_action_type_display()}) {outcome}"
-                step_action(component, signal, action.policy, action.step + 1, now, why)
+                order = action.chain_order or list(range(len(action.policy.steps())))
+                step_action(component, signal, action.policy, next_position(order, action.step), now, why, order)
             elif signal is not None and signal.status != SignalStatus.RESOLVED:
                 escalate(component, signal, f"action #{action.pk} had {verdict.replace('_', ' ')}", now)
         return action

@@ -78,6 +78,9 @@ class RecoveryPolicy(OwnedModel):
     max_cooldown_s = models.PositiveIntegerField(default=1800, help_text="The doubling wait stops here.")
     max_per_hour = models.PositiveSmallIntegerField(default=6, help_text="Runs per hour per component.")
     verify_after_s = models.PositiveIntegerField(default=60, help_text="Verification window after the action.")
+    pinned = models.BooleanField(
+        default=False, help_text="Keep the steps in this order; otherwise a chain starts with what has worked best."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -104,6 +107,9 @@ class RecoveryAction(OwnedModel):
 
     policy = models.ForeignKey(RecoveryPolicy, on_delete=models.SET_NULL, null=True, blank=True, related_name="actions")
     step = models.PositiveSmallIntegerField(default=0, help_text="Position in the policy's chain.")
+    chain_order = models.JSONField(
+        default=list, blank=True, help_text="The order this chain tries the policy's steps in; empty: as written."
+    )
     signal = models.ForeignKey(
         AnomalySignal, on_delete=models.SET_NULL, null=True, blank=True, related_name="recovery_actions"
     )
@@ -362,3 +368,8 @@ class Actuator(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} actuator of {self.component}"
+
+
+# Below the models they point at: what the healer learned (scale-outs to undo, repairs that stopped working).
+from recovery.models.learning import Demotion as Demotion  # noqa: E402 -- it refers to the models above
+from recovery.models.learning import ScaleOut as ScaleOut  # noqa: E402
