@@ -15,7 +15,7 @@ import dj_database_url
 import django_stubs_ext
 from csp import constants as csp_constants
 
-from core314 import embedded
+from core314 import egress, embedded
 from core314.envconf import ConfigError, env_bool, env_float, env_int, env_list, env_optional, env_str
 
 # Generic classes that Django leaves unsubscriptable at run time (ModelAdmin[...], ...) take the type
@@ -342,6 +342,16 @@ CORE314_SELFTEST_INTERVAL = env_int("CORE314_SELFTEST_INTERVAL", 300)
 CORE314_SELFTEST_SLOWER_FACTOR = env_float("CORE314_SELFTEST_SLOWER_FACTOR", 3.0)
 # Where the platform's own web server answers (for its self-probe); runstack sets it.
 CORE314_PUBLIC_URL = env_optional("CORE314_PUBLIC_URL")
+# The port the web server listens on (runstack's default); the egress guard refuses it on every local address.
+CORE314_PORT = env_int("CORE314_PORT", 8314)
+# Outbound connections to user-given targets pass core314.egress: loopback, link-local, multicast and reserved
+# addresses are refused unless one of these networks (CIDR) contains them. Metadata and unspecified addresses and
+# the platform's own PostgreSQL/Redis/web listeners stay refused to non-administrators whatever this says.
+CORE314_EGRESS_ALLOW = env_list("CORE314_EGRESS_ALLOW", [])
+try:
+    egress.parse_networks(CORE314_EGRESS_ALLOW)
+except ValueError as exc:
+    raise ConfigError(str(exc)) from None
 
 OPENAI_API_KEY = env_optional("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_optional("OPENAI_BASE_URL")
