@@ -88,7 +88,9 @@ class OwnedAdminMixin(_AdminBase):
                 except _DryRun:
                     pass
                 except DomainError as exc:
-                    self.add_error(None, str(exc))
+                    # A refusal that names its field (a FieldError: "config.url") is shown at that field.
+                    named = str(getattr(exc, "field", "")).split(".", 1)[0]
+                    self.add_error(named if named in self.fields else None, str(exc))
 
         return ServiceCheckedForm
 

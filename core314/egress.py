@@ -331,6 +331,21 @@ def policy_for(*, privileged: bool) -> EgressPolicy:
     )
 
 
+def owner_privileged(owner: Any) -> bool:
+    """At connect time: the row's owner is an administrator (the demo, the platform's probes of itself)."""
+    from core314.tenancy import is_admin
+
+    return is_admin(owner)
+
+
+def save_privileged(*, actor: Any, owner: Any) -> bool:
+    """At save time: an administrator's row, saved by an administrator or by the platform itself (no actor).
+    A service account is never privileged, even an administrator's."""
+    from core314.tenancy import is_admin
+
+    return is_admin(owner) and (actor is None or is_admin(actor))
+
+
 # --- Connecting to a checked address ------------------------------------------------------------------------
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from core314.services import PermissionDeniedError
+from core314.services import DomainError, PermissionDeniedError
 from recovery import services
-from recovery.models import RecoveryAction
+from recovery.executors.base import ParameterError
+from recovery.models import Actuator, RecoveryAction
 from tests.recovery.test_engine import _setup, _signal
 
 pytestmark = pytest.mark.django_db
@@ -28,3 +29,104 @@ def test_a_service_account_cannot_approve_an_action(
     response = api_for(service_account).post(f"{ACTIONS}{action.pk}/approve/", {"reason": "lgtm"}, format="json")
     assert response.status_code == 403 and "person" in response.json()["detail"]
     assert RecoveryAction.objects.get(pk=action.pk).status == "pending_approval"
+
+
+# --- Defect 2: actuators never aim at the platform itself -------------------------------------------------
+
+
+def _platform_dsn() -> str:
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    user, host, port = params.get("user", "postgres"), params.get("host", "127.0.0.1"), params.get("port", 5432)
+    return f"postgresql://{user}@{host}:{port}/x"
+
+
+def test_a_tenant_cannot_aim_an_actuator_at_the_platforms_redis_database_or_caches(owner: Any, api_for: Any) -> None:
+    from django.conf import settings
+
+    from tests.factories import ComponentFactory
+
+    component = ComponentFactory(owner=owner)
+    redis_port = settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0]
+    same_redis = [
+        settings.REDIS_URL,
+        settings.REDIS_URL.rsplit("/", 1)[0] + "/15",  # another database of the same server
+        f"redis://localhost:{redis_port}/0",
+        f"redis://[::1]:{redis_port}/3",
+    ]
+    for url in same_redis:
+        with pytest.raises(DomainError, match="this platform's own services"):
+            services.actuator_save(actor=owner, component=component, kind="cache", config={"url": url})
+    with pytest.raises(DomainError, match="this platform's own services"):
+        services.actuator_save(actor=owner, component=component, kind="postgres", config={"dsn": _platform_dsn()})
+    with pytest.raises(PermissionDeniedError, match="caches"):
+        services.actuator_save(actor=owner, component=component, kind="cache", config={"django_cache": "default"})
+    api = api_for(owner)
+    response = api.post(
+        "/api/v1/actuators/",
+        {"component": component.pk, "kind": "cache", "config": {"url": settings.REDIS_URL}},
+        format="json",
+    )
+    assert response.status_code == 400 and "config.url" in response.json()["detail"], response.content
+    assert response.json()["errors"] == {"config.url": [ANY_TEXT]}
+    assert not Actuator.objects.exists()
+
+
+class _AnyText:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and bool(other)
+
+
+ANY_TEXT = _AnyText()
+
+
+def test_a_whole_database_flush_needs_an_administrator(owner: Any, admin: Any, api_for: Any) -> None:
+    from tests.factories import ComponentFactory
+
+    component = ComponentFactory(owner=owner)
+    services.actuator_save(actor=owner, component=component, kind="cache", config={"url": "redis://10.255.0.1:6379/0"})
+    response = api_for(owner).post(
+        ACTIONS,
+        {"component": component.pk, "action_type": "clear_cache", "parameters": {"all": True}, "reason": "x"},
+        format="json",
+    )
+    assert response.status_code == 400 and "administrator" in response.json()["detail"], response.content
+    with pytest.raises(DomainError, match="administrator"):
+        services.policy_save(
+            actor=owner, owner=owner, name="flush", kinds=["latency_spike"], action_type="clear_cache",
+            parameters={"all": True}, mode="automatic",
+        )  # fmt: skip
+    assert not RecoveryAction.objects.exists()
+
+
+def test_rows_saved_before_the_guard_are_refused_when_the_platform_connects(owner: Any, admin: Any) -> None:
+    """A config stored before these checks (or edited in the database) is checked again at connect time."""
+    import redis
+    from django.conf import settings
+
+    from recovery.executors.data import ClearCache, ResetConnection
+    from tests.factories import ComponentFactory
+
+    url = settings.REDIS_URL.rsplit("/", 1)[0] + "/15"
+    client = redis.Redis.from_url(url)
+    client.set("platform:key", "keep me")
+    try:
+        component = ComponentFactory(owner=owner)
+        Actuator.objects.create(owner=owner, component=component, kind="cache", config={"url": url})
+        context = {"actuator": {"kind": "cache", "config": {"url": url}}, "privileged": False}
+        result = ClearCache().execute({"prefix": "platform:", "all": False}, context, timeout_s=2)
+        assert not result.ok and "this platform's own services" in result.summary
+        result = ClearCache().execute({"prefix": "", "all": True}, context, timeout_s=2)
+        assert not result.ok and "administrator" in result.summary
+        cached = {"actuator": {"kind": "cache", "config": {"django_cache": "default"}}, "privileged": False}
+        assert not ClearCache().execute({"prefix": "", "all": True}, cached, timeout_s=2).ok
+        assert client.get("platform:key") == b"keep me"
+        dsn = {"actuator": {"kind": "postgres", "config": {"dsn": _platform_dsn()}}, "privileged": False}
+        params = ResetConnection().clean({"idle_in_transaction": True})
+        with pytest.raises(ParameterError, match="this platform's own services"):
+            ResetConnection().plan(params, dsn)
+        assert not ResetConnection().execute(params, dsn, timeout_s=2).ok
+    finally:
+        client.delete("platform:key")
+        client.close()
