@@ -23,7 +23,9 @@ EGRESS_FIELDS = {"cache": ("url", "redis"), "postgres": ("dsn", "postgres"), "we
 
 
 class ActuatorConfigError(ValueError):
-    pass
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field  # the config key at fault, when there is one
 
 
 def _url(value: Any, field: str, egress_kind: str) -> str:
@@ -32,11 +34,11 @@ def _url(value: Any, field: str, egress_kind: str) -> str:
 
     schemes = SCHEMES[egress_kind]
     if not isinstance(value, str) or urlsplit(value).scheme not in schemes or not urlsplit(value).netloc:
-        raise ActuatorConfigError(f"{field} must be a {' or '.join(sorted(schemes))} URL")
+        raise ActuatorConfigError(f"must be a {' or '.join(sorted(schemes))} URL", field)
     try:
         parse_target(egress_kind, value)
     except EgressRefused as exc:
-        raise ActuatorConfigError(f"{field}: {exc}") from None
+        raise ActuatorConfigError(str(exc), field) from None
     return value
 
 

@@ -25,6 +25,8 @@ def actuator_save(*, actor: Actor, component: Component, kind: str, config: Any,
     try:
         cleaned = clean_config(kind, config)
     except ActuatorConfigError as exc:
+        if exc.field:
+            raise FieldError(f"config.{exc.field}", str(exc)) from exc
         raise DomainError(str(exc)) from exc
     privileged = egress.save_privileged(actor=actor, owner=component.owner)
     if "django_cache" in cleaned and not privileged:

@@ -130,3 +130,71 @@ def test_rows_saved_before_the_guard_are_refused_when_the_platform_connects(owne
     finally:
         client.delete("platform:key")
         client.close()
+
+
+# --- Defect 3: webhooks and escalation channels pass the egress guard -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "file:///etc/passwd", "http://0.0.0.0/"],
+)
+def test_webhook_and_escalation_urls_are_checked_when_saved(owner: Any, api_for: Any, url: str) -> None:
+    from tests.factories import ComponentFactory
+
+    component = ComponentFactory(owner=owner)
+    api = api_for(owner)
+    webhook = api.post(
+        "/api/v1/actuators/",
+        {"component": component.pk, "kind": "webhook", "config": {"url": url, "secret": "s" * 20}},
+        format="json",
+    )
+    assert webhook.status_code == 400 and "config.url" in webhook.json()["detail"], webhook.content
+    slack = api.post("/api/v1/escalation-targets/", {"slack_webhook_url": url}, format="json")
+    assert slack.status_code == 400 and "slack_webhook_url" in str(slack.json()), slack.content
+    pagerduty = api.post(
+        "/api/v1/escalation-targets/", {"pagerduty_url": url, "pagerduty_routing_key": "K" * 32}, format="json"
+    )
+    assert pagerduty.status_code == 400 and "pagerduty_url" in str(pagerduty.json()), pagerduty.content
+    with pytest.raises(DomainError, match="slack_webhook_url"):
+        services.escalation_target_save(actor=owner, owner=owner, slack_webhook_url=url)
+
+
+def test_webhooks_and_escalations_are_refused_at_connect_time(owner: Any, endpoint: str, settings: Any) -> None:
+    """Rows stored before the guard (or names that resolve elsewhere now): nothing is sent."""
+    from recovery.executors.escalation import AlertEscalation
+    from recovery.executors.webhook import WebhookAction
+    from recovery.models import EscalationTarget
+    from tests.endpoints import SECRET, Endpoint
+    from tests.factories import ComponentFactory
+
+    settings.CORE314_EGRESS_ALLOW = []
+    config = {"url": endpoint, "secret": SECRET, "timeout_s": 2}
+    context = {"component": "payments", "actuator": {"kind": "webhook", "config": config}, "privileged": False}
+    result = WebhookAction("restart_function").execute({}, context, timeout_s=2)
+    assert not result.ok and "egress guard" in result.summary and "loopback" in result.summary
+    target = EscalationTarget.objects.create(owner=owner, slack_webhook_url=endpoint, pagerduty_url=endpoint,
+                                             pagerduty_routing_key="R" * 32)  # fmt: skip
+    component = ComponentFactory(owner=owner)
+    escalation = AlertEscalation().execute(
+        {"channels": ["slack", "pagerduty"], "note": ""},
+        {"component": component.name, "target": target, "privileged": False},
+        timeout_s=2,
+    )
+    assert not escalation.ok
+    assert "egress guard" in escalation.details["slack"]["error"]
+    assert "egress guard" in escalation.details["pagerduty"]["error"]
+    assert Endpoint.received == []
+    # The administrator's own rows may reach loopback (the guard's privileged policy).
+    assert WebhookAction("restart_function").execute({}, {**context, "privileged": True}, timeout_s=2).ok
+
+
+def test_a_webhooks_answer_is_not_read_back(owner: Any, endpoint: str) -> None:
+    from recovery.executors.webhook import WebhookAction
+    from tests.endpoints import SECRET
+
+    context = {"component": "payments", "actuator": {"kind": "webhook", "config": {"url": endpoint, "secret": SECRET,
+               "timeout_s": 2}}}  # fmt: skip
+    result = WebhookAction("restart_function").execute({}, context, timeout_s=2)
+    assert result.ok and result.details["status"] == 200
+    assert "accepted" not in str(result.as_dict())
