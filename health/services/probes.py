@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from core314 import egress
 from core314.changes import record_change
-from core314.redact import redact
+from core314.redact import SECRET_SHOWN, redact, url_shown
 from core314.services import DomainError, FieldError
 from core314.tenancy import Actor
 from health import probe_runners
@@ -98,6 +98,16 @@ def probe_create(
 PROBE_FIELDS = ("kind", "target", "interval_s", "timeout_s", "expected_status", "body_match", "options", "enabled")
 
 
+def _target_kept(stored: str, submitted: Any) -> Any:
+    """A target edited from its shown form: left exactly as shown, it keeps the stored secret. A masked password
+    moved elsewhere is refused: a secret never follows an edit it was not typed into."""
+    if submitted == url_shown(stored):
+        return stored
+    if isinstance(submitted, str) and SECRET_SHOWN in submitted:
+        raise FieldError("target", "give the password again (or leave the target exactly as shown to keep it)")
+    return submitted
+
+
 @transaction.atomic
 def probe_update(*, actor: Actor, probe: Probe, **fields: Any) -> Probe:
     """Change what a probe checks and how often; validated as at creation, audited (the target redacted)."""
@@ -105,6 +115,8 @@ def probe_update(*, actor: Actor, probe: Probe, **fields: Any) -> Probe:
     if unknown:
         raise DomainError(f"Unknown probe field(s): {', '.join(sorted(unknown))}.")
     probe = Probe.objects.select_for_update().get(pk=probe.pk)
+    if "target" in fields:
+        fields["target"] = _target_kept(probe.target, fields["target"])
     merged = {name: fields.get(name, getattr(probe, name)) for name in PROBE_FIELDS}
     _probe_check(
         kind=merged["kind"],

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core314 import egress
+from core314.redact import url_shown
 from recovery.executors.base import ParameterError, Plan, Result
 
 WEBHOOK_ACTIONS = ("restart_function", "scale_up", "scale_down", "rollback_deployment")
@@ -68,9 +69,10 @@ class WebhookAction:
     def plan(self, params: dict[str, Any], context: dict[str, Any]) -> Plan:
         config = context["actuator"]["config"]
         payload = self._payload(params, context)
+        where = url_shown(config["url"])
         return Plan(
             self.action_type,
-            [f"POST a signed {self.action_type} request to {config['url']} (timeout {config['timeout_s']} s)"],
+            [f"POST a signed {self.action_type} request to {where} (timeout {config['timeout_s']} s)"],
             {"payload": payload},
         )
 
