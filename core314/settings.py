@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core314.metrics.RequestMetricsMiddleware",
+    "core314.limits.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -316,6 +317,18 @@ CORE314_PROBE_TICK = env_float("CORE314_PROBE_TICK", 2.0)
 CORE314_INGEST_BATCH_LIMIT = env_int("CORE314_INGEST_BATCH_LIMIT", 1000)
 CORE314_INGEST_RECORD_LIMIT = env_int("CORE314_INGEST_RECORD_LIMIT", 5000)
 CORE314_RETENTION_DAYS = env_int("CORE314_RETENTION_DAYS", 30)
+# Request bodies (core314.limits): at most CORE314_MAX_BODY bytes, except where a longer prefix below says more;
+# the bulk ingest endpoints are sized for their item limits (CORE314_INGEST_ITEM_BYTES per item). Over the limit:
+# a JSON 413, before anything parses the body.
+CORE314_MAX_BODY = env_int("CORE314_MAX_BODY", 256 * 1024)
+CORE314_INGEST_ITEM_BYTES = env_int("CORE314_INGEST_ITEM_BYTES", 2048)
+CORE314_BODY_LIMITS = {
+    "/api/v1/health-events/batch/": CORE314_INGEST_BATCH_LIMIT * CORE314_INGEST_ITEM_BYTES + 64 * 1024,
+    "/api/v1/execution-records/bulk/": CORE314_INGEST_RECORD_LIMIT * CORE314_INGEST_ITEM_BYTES + 64 * 1024,
+    "/api/v1/alerts/": 1024 * 1024,  # Alertmanager groups: up to 500 alerts with their labels and annotations
+}
+# Django's own cap (it answers an HTML 400 past it) sits at the largest of ours, which answer first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(CORE314_MAX_BODY, *CORE314_BODY_LIMITS.values())
 # Anomaly signals resolve themselves after the metric has been back in band this long (seconds).
 CORE314_SIGNAL_RESOLVE_AFTER = env_int("CORE314_SIGNAL_RESOLVE_AFTER", 60)
 # Signals of one component and its dependencies within this many seconds of an incident's last one join it.
