@@ -13,6 +13,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from core314 import services
+from core314.lockout import LockoutAdminAuthenticationForm
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.services import DomainError
 from core314.tenancy import OwnedQuerySet
@@ -261,3 +262,5 @@ class UserAdmin(DjangoUserAdmin[Any]):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), UserAdmin)
+# The admin's sign-in page shares the lockout of the login page (core314.lockout).
+admin.site.login_form = LockoutAdminAuthenticationForm

@@ -232,6 +232,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in lockout (core314.lockout): this many failures for one username from one address lock that pair out
+# for CORE314_LOGIN_LOCKOUT seconds; the login page and the admin's say so.
+AUTHENTICATION_BACKENDS = ["core314.lockout.LockoutModelBackend"]
+CORE314_LOGIN_MAX_FAILURES = env_int("CORE314_LOGIN_MAX_FAILURES", 5)
+CORE314_LOGIN_LOCKOUT = env_int("CORE314_LOGIN_LOCKOUT", 900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "system-monitor"
 LOGOUT_REDIRECT_URL = "login"
@@ -276,8 +281,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core314.api.exception_handler",
+    # Per token and per user, fixed windows in Redis (core314.throttling); rates below.
+    "DEFAULT_THROTTLE_CLASSES": ["core314.throttling.TokenRateThrottle", "core314.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {},
 }
+# API rates: each token, and each user (a person's sessions and their service accounts' tokens together).
+# N/s, N/min, N/hour or N/day; 0 turns a throttle off.
+CORE314_API_RATE = env_str("CORE314_API_RATE", "6000/min")
+CORE314_API_USER_RATE = env_str("CORE314_API_USER_RATE", "12000/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Core314 Stability API",
     "DESCRIPTION": "Signals in, anomalies, recovery actions and self-tests. Authenticate with a "
