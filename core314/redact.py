@@ -49,8 +49,8 @@ def redact(text: str, *, limit: int = 500) -> str:
 
 
 SECRET_SHOWN = "•" * 8
-# Query parameters whose values are secrets (``?token=…``, ``?api_key=…``).
-_SECRET_PARAM = re.compile(r"(?i)(pass|pwd|secret|token|key|auth|sig|credential)")
+# Names whose values are secrets: query parameters (``?token=…``), environment variables (``API_TOKEN``), keys.
+SECRET_NAME = re.compile(r"(?i)(pass|pwd|secret|token|key|auth|sig|credential)")
 
 
 def url_shown(url: str, *, limit: int = 2000) -> str:
@@ -70,7 +70,7 @@ def url_shown(url: str, *, limit: int = 2000) -> str:
         netloc = f"{userinfo.split(':', 1)[0]}:{SECRET_SHOWN}@{hostport}"
     pairs = [segment.partition("=") for segment in parts.query.split("&")] if parts.query else []
     query = "&".join(
-        f"{name}={SECRET_SHOWN}" if sep and value and _SECRET_PARAM.search(name) else f"{name}{sep}{value}"
+        f"{name}={SECRET_SHOWN}" if sep and value and SECRET_NAME.search(name) else f"{name}{sep}{value}"
         for name, sep, value in pairs
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

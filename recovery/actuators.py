@@ -85,9 +85,9 @@ SECRET_KEYS = {"secret", "password", "token", "api_key", "key"}
 
 
 def _shown(value: Any, key: str = "") -> Any:
-    from core314.redact import redact
+    from core314.redact import SECRET_NAME, redact
 
-    if key.lower() in SECRET_KEYS and value:
+    if (key.lower() in SECRET_KEYS or SECRET_NAME.search(key)) and value:
         return SECRET_SHOWN
     if isinstance(value, str):
         return redact(value, limit=300)
@@ -96,6 +96,11 @@ def _shown(value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         return [_shown(v) for v in value]
     return value
+
+
+def spec_shown(spec: Any) -> Any:
+    """A deployment's recorded spec (a process version: argv, env, cwd) as shown to people."""
+    return _shown(spec)
 
 
 def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:

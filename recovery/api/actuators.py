@@ -26,6 +26,13 @@ from recovery.models import (
 class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
     component_name = serializers.CharField(source="component.name", read_only=True)
 
+    def to_representation(self, instance: Deployment) -> dict[str, Any]:
+        from recovery.actuators import spec_shown
+
+        data: dict[str, Any] = super().to_representation(instance)
+        data["spec"] = spec_shown(instance.spec or {})  # a process's env and argv may hold secrets
+        return data
+
     class Meta:
         model = Deployment
         fields = "__all__"

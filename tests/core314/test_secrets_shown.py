@@ -105,3 +105,14 @@ def test_a_webhook_plan_does_not_show_the_urls_secrets(owner: Any, api_for: Any)
     plan = api_for(owner).post("/api/v1/recovery-actions/dry-run/", body, format="json")
     assert plan.status_code == 200 and "10.0.0.9/hook" in plan.content.decode()
     assert "pw-http-s3cret" not in plan.content.decode() and "tok-s3cret" not in plan.content.decode()
+
+
+def test_a_deployments_spec_is_shown_without_its_secrets(admin: Any, client_for: Any, api_for: Any) -> None:
+    from recovery.models import Deployment
+
+    component = ComponentFactory(owner=admin)
+    spec = {"argv": ["app", "--password=s3cretarg"], "env": {"API_TOKEN": "s3cretenv", "MODE": "prod"}, "cwd": ""}
+    deployment = Deployment.objects.create(owner=admin, component=component, version="v1", spec=spec)
+    shown = api_for(admin).get("/api/v1/deployments/").content.decode()
+    shown += client_for(admin).get(f"/admin/recovery/deployment/{deployment.pk}/change/").content.decode()
+    assert "s3cretarg" not in shown and "s3cretenv" not in shown and "prod" in shown
