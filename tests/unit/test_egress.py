@@ -16,6 +16,7 @@ import pytest
 
 from core314 import egress
 from core314.egress import EgressPolicy, EgressRefused
+from core314.egress import policy as rules
 
 LOOPBACK = egress.parse_networks(["127.0.0.0/8", "::1/128"])
 
@@ -109,7 +110,7 @@ def test_the_platforms_own_services_are_one_host_by_any_name() -> None:
         with pytest.raises(EgressRefused, match="this platform's own services"):
             policy.check(kind, target)
     # This machine's own (non-loopback) addresses reach a service bound to every address: the same host.
-    own = next(iter(a for a in egress._machine_addresses() if not a.is_loopback), None)
+    own = next(iter(a for a in rules._machine_addresses() if not a.is_loopback), None)
     if own is not None:
         with pytest.raises(EgressRefused, match="own services"):
             policy.check("redis", f"redis://{'[' + str(own) + ']' if own.version == 6 else own}:6379/0")
@@ -198,5 +199,5 @@ def test_every_address_of_a_name_must_pass(monkeypatch: Any) -> None:
 
 
 def test_nat64_and_6to4_wrappers_are_unwrapped() -> None:
-    assert egress._unwrap(ipaddress.ip_address("64:ff9b::a9fe:a9fe")) == ipaddress.ip_address("169.254.169.254")
-    assert egress._unwrap(ipaddress.ip_address("2002:7f00:1::")) == ipaddress.ip_address("127.0.0.1")
+    assert rules._unwrap(ipaddress.ip_address("64:ff9b::a9fe:a9fe")) == ipaddress.ip_address("169.254.169.254")
+    assert rules._unwrap(ipaddress.ip_address("2002:7f00:1::")) == ipaddress.ip_address("127.0.0.1")

@@ -1,26 +1,4 @@
-"""The egress guard: every connection the platform opens to a user-given target (probes, webhooks, escalation
-channels, cache and PostgreSQL actuators) passes here, at save time and again at connect time.
-
-Rules, for every address a target's host resolves to (all of them must pass):
-
-* schemes: http/https for URLs; ``host:port`` for TCP; postgresql:// and redis:// (rediss://) for those kinds;
-  anything else (``file:``, ``gopher:``, ``javascript:``, Unix sockets, a DSN's ``host=`` parameter) is refused;
-* never: cloud metadata addresses (169.254.169.254, fd00:ec2::254, …, and names such as
-  ``metadata.google.internal``) and unspecified addresses (0.0.0.0/8, ::);
-* refused unless a network in ``CORE314_EGRESS_ALLOW`` contains the address: loopback (127/8, ::1),
-  link-local (169.254/16, fe80::/10), multicast, reserved and broadcast addresses;
-* the platform's own PostgreSQL, Redis (broker included) and web listeners (``DATABASES``, ``REDIS_URL``,
-  ``CELERY_BROKER_URL``, ``CORE314_PUBLIC_URL``, ``CORE314_PORT`` on any address of this machine) are refused
-  whatever the allow list says: 127.0.0.1, localhost, ::1 and this machine's own addresses count as one host;
-* private networks (RFC 1918, unique-local IPv6) are allowed: they are where users' services live;
-* a *privileged* target (a row whose owner is an administrator, saved by an administrator or the platform
-  itself) may also reach loopback and the platform's own services: the demo service on 127.0.0.1 and the
-  platform's probes of itself. Metadata and unspecified addresses stay refused for everyone.
-
-At connect time the host is resolved once, every address checked, and the connection made to a checked
-address (DNS rebinding cannot swap it): HTTP(S) through an opener whose connections keep the Host header and
-the TLS server name, TCP through :func:`create_connection`, PostgreSQL with ``hostaddr``, Redis through a
-connection class that connects the same way. No proxy from the environment, no redirects followed.
+"""The egress guard's rules: which targets and addresses user-given connections may reach (see the package).
 
 Imports nothing from the apps; Django settings are read only by :func:`policy_for`.
 """
@@ -29,13 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import http.client
 import ipaddress
 import re
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -344,115 +320,3 @@ def save_privileged(*, actor: Any, owner: Any) -> bool:
     from core314.tenancy import is_admin
 
     return is_admin(owner) and (actor is None or is_admin(actor))
-
-
-# --- Connecting to a checked address ------------------------------------------------------------------------
-
-
-def create_connection(
-    address: tuple[str, int],
-    timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]  # the stdlib's own sentinel, as socket.create_connection takes it
-    source_address: tuple[str, int] | None = None,
-    *,
-    policy: EgressPolicy,
-) -> socket.socket:
-    """``socket.create_connection`` to a checked address of ``host`` (resolved once, here)."""
-    host, port = address
-    error: OSError | None = None
-    for _, checked in policy.resolve(host, port):
-        try:
-            return socket.create_connection((str(checked), port), timeout, source_address)
-        except OSError as exc:
-            error = exc
-    raise error or OSError(f"could not connect to {host}:{port}")
-
-
-def checked_addresses(host: str, port: int, *, policy: EgressPolicy) -> list[str]:
-    """The checked addresses of ``host``, for clients that take one (PostgreSQL's ``hostaddr``)."""
-    return [str(address) for _, address in policy.resolve(host, port)]
-
-
-def _guarded(connection_class: type[http.client.HTTPConnection], policy: EgressPolicy) -> Callable[..., Any]:
-    def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
-        connection = connection_class(host, **kwargs)
-        # HTTPConnection.connect() opens its socket through this attribute; HTTPS wraps that socket with the
-        # URL's host name as the TLS server name, and the Host header is the URL's too.
-        connection._create_connection = functools.partial(create_connection, policy=policy)  # type: ignore[attr-defined]  # http.client's documented-in-source hook
-        return connection
-
-    return make
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, policy: EgressPolicy) -> None:
-        super().__init__()
-        self.policy = policy
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_guarded(http.client.HTTPConnection, self.policy), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, policy: EgressPolicy) -> None:
-        super().__init__()
-        self.policy = policy
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_guarded(http.client.HTTPSConnection, self.policy), req, context=self._context)  # type: ignore[attr-defined]  # the handler's own SSL context
-
-
-def opener(policy: EgressPolicy) -> urllib.request.OpenerDirector:
-    """An opener for http(s) only, through the guard: no proxy from the environment, no ``file:``/``ftp:``/
-    ``data:`` handlers, no redirect followed (a 3xx is answered as an HTTPError with its status)."""
-    director = urllib.request.OpenerDirector()
-    for handler in (
-        _HTTPHandler(policy),
-        _HTTPSHandler(policy),
-        urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPErrorProcessor(),
-        urllib.request.UnknownHandler(),
-    ):
-        director.add_handler(handler)
-    return director
-
-
-def urlopen(request: urllib.request.Request, *, timeout: float, policy: EgressPolicy) -> Any:
-    """Open an http(s) request through the guard (the URL is checked first: scheme and host)."""
-    parse_target("http", request.full_url)
-    return opener(policy).open(request, timeout=timeout)
-
-
-def postgres_connect(dsn: str, *, policy: EgressPolicy, **kwargs: Any) -> Any:
-    """psycopg.connect to a checked address of the DSN's host (``hostaddr``; the host name stays for TLS)."""
-    import psycopg
-
-    endpoint = parse_target("postgres", dsn)
-    error: Exception | None = None
-    for address in checked_addresses(endpoint.host, endpoint.port, policy=policy):
-        try:
-            return psycopg.connect(dsn, hostaddr=address, **kwargs)
-        except psycopg.OperationalError as exc:
-            error = exc
-    raise error or OSError(f"could not connect to {endpoint.host}:{endpoint.port}")
-
-
-def redis_client(url: str, *, policy: EgressPolicy, **kwargs: Any) -> Any:
-    """A redis.Redis for ``url`` whose connections go to a checked address of its host."""
-    import redis
-    from redis.connection import Connection, SSLConnection
-
-    parse_target("redis", url)
-
-    class GuardedConnection(Connection):
-        def _connect(self) -> socket.socket:
-            sock = create_connection((self.host, self.port), self.socket_connect_timeout, policy=policy)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(self.socket_timeout)
-            return sock
-
-    class GuardedSSLConnection(SSLConnection, GuardedConnection):
-        pass
-
-    connection_class = GuardedSSLConnection if urlsplit(url).scheme == "rediss" else GuardedConnection
-    pool = redis.ConnectionPool.from_url(url, connection_class=connection_class, **kwargs)
-    return redis.Redis(connection_pool=pool)
