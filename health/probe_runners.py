@@ -165,7 +165,12 @@ def run(spec: ProbeSpec, runners: Mapping[str, Callable[[ProbeSpec], ProbeOutcom
 
 
 # Errors whose words are the client library's or the operating system's own, never the target's answer.
-_OWN_WORDS = {("psycopg", "OperationalError"), ("redis", "ConnectionError"), ("redis", "TimeoutError")}
+_OWN_WORDS = {
+    ("psycopg", "OperationalError"),
+    ("redis", "ConnectionError"),
+    ("redis", "TimeoutError"),
+    ("redis", "AuthenticationError"),
+}
 
 
 def _message(kind: str, exc: BaseException) -> str:
