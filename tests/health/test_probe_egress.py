@@ -164,3 +164,15 @@ def test_a_probes_error_never_reads_the_targets_answer_back(
     assert probe.last_ok is False and (secret_server.connections or secret_http.connections)
     for shown in (probe.last_error, record.message):
         assert "SECRET" not in shown and "hunter2" not in shown, shown
+
+
+def test_the_admin_names_the_refused_field(admin: Any, client_for: Any) -> None:
+    component = ComponentFactory(owner=admin)
+    form = {
+        "owner": admin.pk, "component": component.pk, "kind": "http", "target": "http://169.254.169.254/latest/",
+        "interval_s": 10, "timeout_s": 2.0, "expected_status": 200, "body_match": "", "options": "{}",
+        "enabled": "on", "next_run_at_0": "2026-01-01", "next_run_at_1": "00:00:00",
+    }  # fmt: skip
+    page = client_for(admin).post("/admin/health/probe/add/", form)
+    assert page.status_code == 200 and not Probe.objects.exists()
+    assert page.context["adminform"].form.errors["target"] == ["target: 169.254.169.254 is a cloud metadata address"]
