@@ -13,6 +13,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from core314 import services
+from core314.lockout import LockoutAdminAuthenticationForm
 from core314.models import ApiToken, AuditLogEntry, IdempotencyKey, ServiceAccount
 from core314.services import DomainError
 from core314.tenancy import OwnedQuerySet
@@ -88,7 +89,9 @@ class OwnedAdminMixin(_AdminBase):
                 except _DryRun:
                     pass
                 except DomainError as exc:
-                    self.add_error(None, str(exc))
+                    # A refusal that names its field (a FieldError: "config.url") is shown at that field.
+                    named = str(getattr(exc, "field", "")).split(".", 1)[0]
+                    self.add_error(named if named in self.fields else None, str(exc))
 
         return ServiceCheckedForm
 
@@ -259,3 +262,5 @@ class UserAdmin(DjangoUserAdmin[Any]):
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), UserAdmin)
+# The admin's sign-in page shares the lockout of the login page (core314.lockout).
+admin.site.login_form = LockoutAdminAuthenticationForm

@@ -8,6 +8,7 @@ at most a few hundred characters, never the rest of the text).
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit, urlunsplit
 
 # Characters looked at beyond the output's own length, so a secret that starts before the cut is still seen
 # whole when it is matched (a longer secret is cut mid-way and its head is replaced all the same).
@@ -45,3 +46,31 @@ def redact(text: str, *, limit: int = 500) -> str:
         text = pattern.sub(replacement, text)
     text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+SECRET_SHOWN = "•" * 8
+# Names whose values are secrets: query parameters (``?token=…``), environment variables (``API_TOKEN``), keys.
+SECRET_NAME = re.compile(r"(?i)(pass|pwd|secret|token|key|auth|sig|credential)")
+
+
+def url_shown(url: str, *, limit: int = 2000) -> str:
+    """A target URL as shown back to people: the password of its user info (an empty user too:
+    ``redis://:pw@host``) and the values of secret-named query parameters masked; scheme, user, host, port and
+    path kept so it still says where it goes. Text that is not a URL comes back as it was (cut to ``limit``)."""
+    url = url[:limit]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact(url, limit=limit)
+    if not parts.scheme or not parts.netloc:
+        return url
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:{SECRET_SHOWN}@{hostport}"
+    pairs = [segment.partition("=") for segment in parts.query.split("&")] if parts.query else []
+    query = "&".join(
+        f"{name}={SECRET_SHOWN}" if sep and value and SECRET_NAME.search(name) else f"{name}{sep}{value}"
+        for name, sep, value in pairs
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -33,6 +33,15 @@ class ConflictError(DomainError):
     status_code = 409
 
 
+class FieldError(DomainError):
+    """A value refused, naming its field: the API answers 400 with ``errors: {field: [message]}``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.errors = {field: [message]}
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: ApiToken

@@ -15,7 +15,7 @@ import dj_database_url
 import django_stubs_ext
 from csp import constants as csp_constants
 
-from core314 import embedded
+from core314 import egress, embedded
 from core314.envconf import ConfigError, env_bool, env_float, env_int, env_list, env_optional, env_str
 
 # Generic classes that Django leaves unsubscriptable at run time (ModelAdmin[...], ...) take the type
@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core314.metrics.RequestMetricsMiddleware",
+    "core314.limits.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -231,6 +232,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in lockout (core314.lockout): this many failures for one username from one address lock that pair out
+# for CORE314_LOGIN_LOCKOUT seconds; the login page and the admin's say so.
+AUTHENTICATION_BACKENDS = ["core314.lockout.LockoutModelBackend"]
+CORE314_LOGIN_MAX_FAILURES = env_int("CORE314_LOGIN_MAX_FAILURES", 5)
+CORE314_LOGIN_LOCKOUT = env_int("CORE314_LOGIN_LOCKOUT", 900)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "system-monitor"
 LOGOUT_REDIRECT_URL = "login"
@@ -275,8 +281,14 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core314.api.exception_handler",
+    # Per token and per user, fixed windows in Redis (core314.throttling); rates below.
+    "DEFAULT_THROTTLE_CLASSES": ["core314.throttling.TokenRateThrottle", "core314.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {},
 }
+# API rates: each token, and each user (a person's sessions and their service accounts' tokens together).
+# N/s, N/min, N/hour or N/day; 0 turns a throttle off.
+CORE314_API_RATE = env_str("CORE314_API_RATE", "6000/min")
+CORE314_API_USER_RATE = env_str("CORE314_API_USER_RATE", "12000/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Core314 Stability API",
     "DESCRIPTION": "Signals in, anomalies, recovery actions and self-tests. Authenticate with a "
@@ -316,6 +328,18 @@ CORE314_PROBE_TICK = env_float("CORE314_PROBE_TICK", 2.0)
 CORE314_INGEST_BATCH_LIMIT = env_int("CORE314_INGEST_BATCH_LIMIT", 1000)
 CORE314_INGEST_RECORD_LIMIT = env_int("CORE314_INGEST_RECORD_LIMIT", 5000)
 CORE314_RETENTION_DAYS = env_int("CORE314_RETENTION_DAYS", 30)
+# Request bodies (core314.limits): at most CORE314_MAX_BODY bytes, except where a longer prefix below says more;
+# the bulk ingest endpoints are sized for their item limits (CORE314_INGEST_ITEM_BYTES per item). Over the limit:
+# a JSON 413, before anything parses the body.
+CORE314_MAX_BODY = env_int("CORE314_MAX_BODY", 256 * 1024)
+CORE314_INGEST_ITEM_BYTES = env_int("CORE314_INGEST_ITEM_BYTES", 2048)
+CORE314_BODY_LIMITS = {
+    "/api/v1/health-events/batch/": CORE314_INGEST_BATCH_LIMIT * CORE314_INGEST_ITEM_BYTES + 64 * 1024,
+    "/api/v1/execution-records/bulk/": CORE314_INGEST_RECORD_LIMIT * CORE314_INGEST_ITEM_BYTES + 64 * 1024,
+    "/api/v1/alerts/": 1024 * 1024,  # Alertmanager groups: up to 500 alerts with their labels and annotations
+}
+# Django's own cap (it answers an HTML 400 past it) sits at the largest of ours, which answer first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(CORE314_MAX_BODY, *CORE314_BODY_LIMITS.values())
 # Anomaly signals resolve themselves after the metric has been back in band this long (seconds).
 CORE314_SIGNAL_RESOLVE_AFTER = env_int("CORE314_SIGNAL_RESOLVE_AFTER", 60)
 # Signals of one component and its dependencies within this many seconds of an incident's last one join it.
@@ -359,6 +383,16 @@ CORE314_SELFTEST_INTERVAL = env_int("CORE314_SELFTEST_INTERVAL", 300)
 CORE314_SELFTEST_SLOWER_FACTOR = env_float("CORE314_SELFTEST_SLOWER_FACTOR", 3.0)
 # Where the platform's own web server answers (for its self-probe); runstack sets it.
 CORE314_PUBLIC_URL = env_optional("CORE314_PUBLIC_URL")
+# The port the web server listens on (runstack's default); the egress guard refuses it on every local address.
+CORE314_PORT = env_int("CORE314_PORT", 8314)
+# Outbound connections to user-given targets pass core314.egress: loopback, link-local, multicast and reserved
+# addresses are refused unless one of these networks (CIDR) contains them. Metadata and unspecified addresses and
+# the platform's own PostgreSQL/Redis/web listeners stay refused to non-administrators whatever this says.
+CORE314_EGRESS_ALLOW = env_list("CORE314_EGRESS_ALLOW", [])
+try:
+    egress.parse_networks(CORE314_EGRESS_ALLOW)
+except ValueError as exc:
+    raise ConfigError(str(exc)) from None
 
 OPENAI_API_KEY = env_optional("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_optional("OPENAI_BASE_URL")

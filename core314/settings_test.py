@@ -25,3 +25,6 @@ CACHES["default"]["KEY_PREFIX"] = REDIS_PREFIX  # noqa: F405 -- names from the r
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{REDIS_PREFIX}:asgi"  # noqa: F405 -- names from the real settings, imported above
 CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_PREFIX}.default"
 CELERY_BROKER_TRANSPORT_OPTIONS = {**CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{REDIS_PREFIX}:"}  # noqa: F405 -- names from the real settings, imported above
+# The tests' stand-ins for users' services (HTTP servers, webhook receivers, closed ports) listen on loopback.
+# The platform's own PostgreSQL and Redis (also on loopback here) stay refused to non-administrators.
+CORE314_EGRESS_ALLOW = ["127.0.0.0/8", "::1/128"]

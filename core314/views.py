@@ -4,6 +4,7 @@ import ipaddress
 import secrets
 
 from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,6 +18,7 @@ from core314 import selectors
 from core314.filtering import filter_page
 from core314.filters import AuditLogFilter
 from core314.http import HtmxHttpRequest
+from core314.lockout import LockoutAuthenticationForm
 from core314.metrics import PlatformCollector
 from core314.pagination import keyset_page
 from core314.readiness import platform_gauges, platform_readiness
@@ -99,3 +101,16 @@ def demo_fault(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, str(exc))
     return redirect("system-monitor")
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page with the lockout: a locked-out username and address get a 429 that says so."""
+
+    authentication_form = LockoutAuthenticationForm
+
+    def form_invalid(self, form: LockoutAuthenticationForm) -> HttpResponse:  # type: ignore[override]  # our form, always
+        response = super().form_invalid(form)
+        if form.locked_seconds:
+            response.status_code = 429
+            response["Retry-After"] = str(form.locked_seconds)
+        return response

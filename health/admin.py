@@ -90,11 +90,31 @@ class ExecutionRecordAdmin(OwnedAdminMixin, admin.ModelAdmin[ExecutionRecord]):
     show_full_result_count = False
 
 
+class ProbeForm(forms.ModelForm[Probe]):
+    """The target is shown with its password masked; left as shown, the stored secret is kept."""
+
+    class Meta:
+        model = Probe
+        fields = [
+            "owner", "component", "kind", "target", "interval_s", "timeout_s", "expected_status", "body_match",
+            "options", "enabled", "next_run_at",
+        ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["target"] = self.instance.shown_target
+        if "target" in self.fields:
+            self.fields["target"].help_text = "A password is shown as ••••••••: leave it so to keep it."
+
+
 @admin.register(Probe)
 class ProbeAdmin(OwnedAdminMixin, admin.ModelAdmin[Probe]):
-    list_display = ["component", "kind", "target", "interval_s", "enabled", "last_ok", "last_run_at", "owner"]
+    form = ProbeForm
+    list_display = ["component", "kind", "shown_target", "interval_s", "enabled", "last_ok", "last_run_at", "owner"]
     list_filter = ["kind", "enabled", "last_ok"]
-    search_fields = ["component__name", "target"]
+    # Not the target: a search over it would answer guesses of the password it holds.
+    search_fields = ["component__name"]
     list_select_related = ["component", "owner"]
     readonly_fields = ["last_run_at", "last_ok", "last_error", "state"]
     deletable = True

@@ -252,6 +252,13 @@ class ExecutionRecordViewSet(OwnedReadOnlyViewSet[ExecutionRecord]):
 
 
 class ProbeSerializer(serializers.ModelSerializer[Probe]):
+    """``target`` is written as given and read back with its password masked (write-only secrets)."""
+
+    def to_representation(self, instance: Probe) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        data["target"] = instance.shown_target
+        return data
+
     class Meta:
         model = Probe
         fields = [

@@ -244,3 +244,10 @@ class Probe(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} probe of {self.component}"
+
+    @property
+    def shown_target(self) -> str:
+        """The target as people see it: a URL's password and secret query values masked (write-only)."""
+        from core314.redact import url_shown
+
+        return url_shown(self.target)

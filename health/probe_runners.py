@@ -1,7 +1,13 @@
-"""Probe runners: each checks one target and returns an outcome, never raises. No Django here."""
+"""Probe runners: each checks one target and returns an outcome, never raises. No Django here.
+
+Every connection goes through the egress guard (``spec.egress``; the strict policy when none is given), which
+resolves the host, checks each address and connects to a checked one. An outcome's message never carries
+bytes of the target's answer: a probe must not read an internal service back to whoever aimed it there.
+"""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import time
@@ -10,8 +16,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from core314 import egress
 from health import prom
 
 
@@ -24,6 +30,7 @@ class ProbeSpec:
     body_match: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     state: Mapping[str, Any] = field(default_factory=dict)
+    egress: egress.EgressPolicy = egress.STRICT
 
 
 @dataclass
@@ -36,12 +43,9 @@ class ProbeOutcome:
     state: dict[str, Any] | None = None
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a probe reports the status it got, it does not follow redirects
-
-
 def _classify(exc: BaseException) -> str:
+    if isinstance(exc, egress.EgressRefused) or isinstance(getattr(exc, "reason", None), egress.EgressRefused):
+        return "egress"
     if isinstance(exc, TimeoutError | socket.timeout):
         return "timeout"
     reason = getattr(exc, "reason", None)
@@ -57,14 +61,12 @@ def _classify(exc: BaseException) -> str:
 
 
 def _http_get(spec: ProbeSpec) -> tuple[int, bytes]:
-    scheme = urlsplit(spec.target).scheme
-    if scheme not in {"http", "https"}:
-        raise ValueError(f"unsupported URL scheme {scheme!r}")
-    opener = urllib.request.build_opener(_NoRedirect)
-    request = urllib.request.Request(spec.target, headers={"User-Agent": "core314-probe/1"})  # noqa: S310 -- scheme checked above
+    """GET through the egress guard (http/https only, no proxy, no redirect followed: a probe reports the
+    status it got)."""
+    request = urllib.request.Request(spec.target, headers={"User-Agent": "core314-probe/1"})  # noqa: S310 -- egress.urlopen allows http(s) only
     try:
-        with opener.open(request, timeout=spec.timeout_s) as response:
-            return response.status, response.read(1_000_000)
+        with egress.urlopen(request, timeout=spec.timeout_s, policy=spec.egress) as response:
+            return int(response.status), bytes(response.read(1_000_000))
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(1_000_000) if exc.fp else b""
 
@@ -83,18 +85,18 @@ def probe_http(spec: ProbeSpec) -> ProbeOutcome:
 
 
 def probe_tcp(spec: ProbeSpec) -> ProbeOutcome:
-    host, _, port = spec.target.rpartition(":")
+    target = egress.parse_target("tcp", spec.target)
     started = time.perf_counter()
-    with socket.create_connection((host.strip("[]"), int(port)), timeout=spec.timeout_s):
+    with egress.create_connection((target.host, target.port), spec.timeout_s, policy=spec.egress):
         pass
     return ProbeOutcome(True, (time.perf_counter() - started) * 1000, message="connected")
 
 
 def probe_postgres(spec: ProbeSpec) -> ProbeOutcome:
-    import psycopg
-
     started = time.perf_counter()
-    with psycopg.connect(spec.target, connect_timeout=max(1, round(spec.timeout_s))) as conn:
+    with egress.postgres_connect(
+        spec.target, policy=spec.egress, connect_timeout=max(1, round(spec.timeout_s))
+    ) as conn:
         conn.execute(f"SET statement_timeout = {int(spec.timeout_s * 1000)}")
         conn.execute("SELECT 1").fetchone()
         elapsed = (time.perf_counter() - started) * 1000
@@ -111,9 +113,9 @@ def probe_postgres(spec: ProbeSpec) -> ProbeOutcome:
 
 
 def probe_redis(spec: ProbeSpec) -> ProbeOutcome:
-    import redis
-
-    client = redis.Redis.from_url(spec.target, socket_timeout=spec.timeout_s, socket_connect_timeout=spec.timeout_s)
+    client = egress.redis_client(
+        spec.target, policy=spec.egress, socket_timeout=spec.timeout_s, socket_connect_timeout=spec.timeout_s
+    )
     try:
         started = time.perf_counter()
         client.ping()
@@ -137,8 +139,9 @@ def probe_prometheus(spec: ProbeSpec) -> ProbeOutcome:
         return ProbeOutcome(False, elapsed, f"http_{status}", f"scrape answered HTTP {status}")
     try:
         values, state = prom.extract(body.decode(), list(spec.options.get("series", [])), spec.state, time.time())
-    except ValueError as exc:
-        return ProbeOutcome(False, elapsed, "parse", f"not the Prometheus text format: {exc}")
+    except ValueError:
+        # The parser's message quotes the offending line: never shown (it would read the target back).
+        return ProbeOutcome(False, elapsed, "parse", "not the Prometheus text format")
     return ProbeOutcome(True, elapsed, message=f"scraped {len(values)} field(s)", gauges=values, state=state)
 
 
@@ -158,4 +161,31 @@ def run(spec: ProbeSpec, runners: Mapping[str, Callable[[ProbeSpec], ProbeOutcom
         return runners[spec.kind](spec)
     except Exception as exc:
         elapsed = (time.perf_counter() - started) * 1000
-        return ProbeOutcome(False, elapsed, _classify(exc), f"{type(exc).__name__}: {exc}"[:300])
+        return ProbeOutcome(False, elapsed, _classify(exc), _message(spec.kind, exc)[:300])
+
+
+# Errors whose words are the client library's or the operating system's own, never the target's answer.
+_OWN_WORDS = {
+    ("psycopg", "OperationalError"),
+    ("redis", "ConnectionError"),
+    ("redis", "TimeoutError"),
+    ("redis", "AuthenticationError"),
+}
+
+
+def _message(kind: str, exc: BaseException) -> str:
+    """What a failed probe says. Never bytes of the target's answer: http.client quotes a bad status line,
+    redis-py a bad reply, a parser the line it choked on; those say only what kind of answer it was."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(exc, egress.EgressRefused) or isinstance(reason, egress.EgressRefused):
+        return f"refused by the egress guard: {reason if isinstance(reason, egress.EgressRefused) else exc}"
+    name = type(exc).__name__
+    if isinstance(exc, urllib.error.URLError) and isinstance(reason, OSError):
+        return f"{type(reason).__name__}: {reason}"
+    if isinstance(exc, OSError) and not isinstance(exc, urllib.error.URLError):
+        return f"{name}: {exc}"
+    if (type(exc).__module__.split(".", 1)[0], name) in _OWN_WORDS:
+        return f"{name}: {exc}"
+    if isinstance(exc, http.client.HTTPException):
+        return f"{name}: the answer is not HTTP"
+    return f"{name}: the answer is not what a {kind} probe expects"

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# A stored message has at most MESSAGE_LIMIT characters; a little more is read, so a secret the cut would split
+# is still recognised (and removed) whole.
+MESSAGE_LIMIT = 500
+MESSAGE_READ = MESSAGE_LIMIT + 512
 MAX_FUTURE = timedelta(minutes=5)
 MAX_PAST = timedelta(days=30)
 STATUSES = ("healthy", "degraded", "unhealthy", "critical")
@@ -239,7 +243,8 @@ def validate_records(
         message = item.get("message", "")
         if not isinstance(message, str):
             raise _Invalid("message", "must be a string")
-        row["message"] = sanitize(message)
+        # Cut first: the sanitiser (and anything after it) reads a bounded text, whatever was sent.
+        row["message"] = sanitize(message[:MESSAGE_READ])[:MESSAGE_LIMIT]
         return row
 
     return _each(items, "record", RECORD_FIELDS, clean)

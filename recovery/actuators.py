@@ -18,16 +18,37 @@ from typing import Any
 from urllib.parse import urlsplit
 
 ADMIN_ONLY_KINDS = {"process", "celery"}
+# Where each kind connects: the config field and the egress guard's kind for it (core314.egress).
+EGRESS_FIELDS = {"cache": ("url", "redis"), "postgres": ("dsn", "postgres"), "webhook": ("url", "http")}
 
 
 class ActuatorConfigError(ValueError):
-    pass
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field  # the config key at fault, when there is one
 
 
-def _url(value: Any, field: str, schemes: set[str]) -> str:
+def _url(value: Any, field: str, egress_kind: str) -> str:
+    """A URL of the schemes the egress guard allows for ``egress_kind``, with one plain host."""
+    from core314.egress import SCHEMES, EgressRefused, parse_target
+
+    schemes = SCHEMES[egress_kind]
     if not isinstance(value, str) or urlsplit(value).scheme not in schemes or not urlsplit(value).netloc:
-        raise ActuatorConfigError(f"{field} must be a {' or '.join(sorted(schemes))} URL")
+        raise ActuatorConfigError(f"must be a {' or '.join(sorted(schemes))} URL", field)
+    try:
+        parse_target(egress_kind, value)
+    except EgressRefused as exc:
+        raise ActuatorConfigError(str(exc), field) from None
     return value
+
+
+def egress_target(kind: str, config: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(config field, egress kind, target) of an actuator that connects somewhere; None for one that does not
+    (process, celery, a Django cache alias)."""
+    field_and_kind = EGRESS_FIELDS.get(kind)
+    if field_and_kind is None or not isinstance(config.get(field_and_kind[0]), str):
+        return None
+    return field_and_kind[0], field_and_kind[1], config[field_and_kind[0]]
 
 
 def clean_config(kind: str, config: Any) -> dict[str, Any]:
@@ -35,12 +56,12 @@ def clean_config(kind: str, config: Any) -> dict[str, Any]:
         raise ActuatorConfigError("config must be a JSON object")
     if kind == "cache":
         if "url" in config:
-            return {"url": _url(config["url"], "url", {"redis", "rediss"})}
+            return {"url": _url(config["url"], "url", "redis")}
         if isinstance(config.get("django_cache"), str):
             return {"django_cache": config["django_cache"]}
         raise ActuatorConfigError("a cache actuator needs url (redis://…) or django_cache (a CACHES alias)")
     if kind == "postgres":
-        return {"dsn": _url(config.get("dsn"), "dsn", {"postgresql", "postgres"})}
+        return {"dsn": _url(config.get("dsn"), "dsn", "postgres")}
     if kind == "webhook":
         secret = config.get("secret", "")
         timeout = config.get("timeout_s", 5)
@@ -48,7 +69,7 @@ def clean_config(kind: str, config: Any) -> dict[str, Any]:
             raise ActuatorConfigError("secret must be at least 16 characters (it signs every request)")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
             raise ActuatorConfigError("timeout_s must be a number of seconds, at most 60")
-        return {"url": _url(config.get("url"), "url", {"http", "https"}), "secret": secret, "timeout_s": timeout}
+        return {"url": _url(config.get("url"), "url", "http"), "secret": secret, "timeout_s": timeout}
     if kind == "process":
         return _process(config)
     if kind == "celery":
@@ -64,9 +85,9 @@ SECRET_KEYS = {"secret", "password", "token", "api_key", "key"}
 
 
 def _shown(value: Any, key: str = "") -> Any:
-    from core314.redact import redact
+    from core314.redact import SECRET_NAME, redact
 
-    if key.lower() in SECRET_KEYS and value:
+    if (key.lower() in SECRET_KEYS or SECRET_NAME.search(key)) and value:
         return SECRET_SHOWN
     if isinstance(value, str):
         return redact(value, limit=300)
@@ -75,6 +96,11 @@ def _shown(value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         return [_shown(v) for v in value]
     return value
+
+
+def spec_shown(spec: Any) -> Any:
+    """A deployment's recorded spec (a process version: argv, env, cwd) as shown to people."""
+    return _shown(spec)
 
 
 def redacted(kind: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from core314.admin import OwnedAdminMixin
 from recovery import services
-from recovery.actuators import keep_secrets, redacted
+from recovery.actuators import keep_secrets, redacted, spec_shown
 from recovery.models import (
     Actuator,
     Backoff,
@@ -103,7 +103,18 @@ class DeploymentAdmin(OwnedAdminMixin, admin.ModelAdmin[Deployment]):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # History is not rewritten: only whether a version is known good may change.
-        return ["component", "version", "spec", "deployed_at", "deployed_by"] if obj is not None else ["deployed_by"]
+        if obj is not None:
+            return ["component", "version", "shown_spec", "deployed_at", "deployed_by"]
+        return ["deployed_by"]
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["owner", "spec"] if obj is not None else ["owner"]
+
+    @admin.display(description="spec")
+    def shown_spec(self, obj: Deployment) -> str:
+        import json
+
+        return json.dumps(spec_shown(obj.spec or {}), indent=1)  # a process's env and argv may hold secrets
 
     def save_through_service(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Deployment:
         data = form.cleaned_data

@@ -231,6 +231,7 @@ def detector() -> Outcome:
 @check("executor_plans", "recovery", timeout_s=20)
 def executor_plans() -> Outcome:
     """Every executor's dry-run plan validates against every configured actuator (nothing is executed)."""
+    from core314.egress import owner_privileged
     from recovery.executors import ACTUATORS_FOR, ParameterError, executor_for
     from recovery.models import Actuator
 
@@ -242,13 +243,18 @@ def executor_plans() -> Outcome:
         "rollback_deployment": {"to_version": ""},
     }
     checked, problems = 0, []
-    for actuator in Actuator.objects.filter(enabled=True).select_related("component"):
+    for actuator in Actuator.objects.filter(enabled=True).select_related("component__owner"):
         for action_type, kinds in ACTUATORS_FOR.items():
             if actuator.kind not in kinds:
                 continue
             executor = executor_for(action_type, actuator.kind)
             shown = {"kind": actuator.kind, "config": actuator.config, "state": actuator.state}
-            context = {"component": actuator.component.name, "component_id": actuator.component_id, "actuator": shown}
+            context = {
+                "component": actuator.component.name,
+                "component_id": actuator.component_id,
+                "actuator": shown,
+                "privileged": owner_privileged(actuator.component.owner),
+            }
             try:
                 params = executor.clean(defaults.get(action_type, {}))
                 executor.plan(params, context)

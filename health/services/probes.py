@@ -14,9 +14,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core314 import egress
 from core314.changes import record_change
-from core314.redact import redact
-from core314.services import DomainError
+from core314.redact import SECRET_SHOWN, redact, url_shown
+from core314.services import DomainError, FieldError
 from core314.tenancy import Actor
 from health import probe_runners
 from health.models import Component, ExecutionRecord, Probe, ProbeKind
@@ -27,13 +28,28 @@ from health.signals import probe_outcomes_recorded, probes_due
 logger = logging.getLogger(__name__)
 
 
-def _probe_check(*, kind: str, interval_s: int, timeout_s: float, options: Any) -> None:
+# The egress guard's kind for each probe kind that connects somewhere (``platform`` reads heartbeats).
+EGRESS_KINDS = {"http": "http", "prometheus": "http", "tcp": "tcp", "postgres": "postgres", "redis": "redis"}
+
+
+def _probe_check(*, kind: str, target: str, interval_s: int, timeout_s: float, options: Any, privileged: bool) -> None:
     if kind not in ProbeKind.values:
         raise DomainError(f"Unknown probe kind {kind!r}.")
     if not 1 <= interval_s <= 86_400 or not 0 < timeout_s <= 60:
         raise DomainError("interval_s must be 1..86400 and timeout_s 0..60 seconds.")
     if options is not None and not isinstance(options, Mapping):
         raise DomainError("options must be a JSON object.")
+    if kind in EGRESS_KINDS:
+        try:
+            egress.policy_for(privileged=privileged).check(EGRESS_KINDS[kind], target)
+        except egress.EgressRefused as exc:
+            raise FieldError("target", str(exc)) from exc
+
+
+def _egress_policies(probes: list[Probe]) -> dict[int, egress.EgressPolicy]:
+    """Each probe's policy at connect time: an administrator's probe may reach loopback and the platform."""
+    by_privilege = {flag: egress.policy_for(privileged=flag) for flag in (False, True)}
+    return {p.pk: by_privilege[egress.owner_privileged(p.owner)] for p in probes}
 
 
 @transaction.atomic
@@ -50,7 +66,14 @@ def probe_create(
     options: Mapping[str, Any] | None = None,
     enabled: bool = True,
 ) -> Probe:
-    _probe_check(kind=kind, interval_s=interval_s, timeout_s=timeout_s, options=options)
+    _probe_check(
+        kind=kind,
+        target=target,
+        interval_s=interval_s,
+        timeout_s=timeout_s,
+        options=options,
+        privileged=egress.save_privileged(actor=actor, owner=component.owner),
+    )
     probe = Probe.objects.create(
         owner=component.owner,
         component=component,
@@ -75,6 +98,16 @@ def probe_create(
 PROBE_FIELDS = ("kind", "target", "interval_s", "timeout_s", "expected_status", "body_match", "options", "enabled")
 
 
+def _target_kept(stored: str, submitted: Any) -> Any:
+    """A target edited from its shown form: left exactly as shown, it keeps the stored secret. A masked password
+    moved elsewhere is refused: a secret never follows an edit it was not typed into."""
+    if submitted == url_shown(stored):
+        return stored
+    if isinstance(submitted, str) and SECRET_SHOWN in submitted:
+        raise FieldError("target", "give the password again (or leave the target exactly as shown to keep it)")
+    return submitted
+
+
 @transaction.atomic
 def probe_update(*, actor: Actor, probe: Probe, **fields: Any) -> Probe:
     """Change what a probe checks and how often; validated as at creation, audited (the target redacted)."""
@@ -82,9 +115,16 @@ def probe_update(*, actor: Actor, probe: Probe, **fields: Any) -> Probe:
     if unknown:
         raise DomainError(f"Unknown probe field(s): {', '.join(sorted(unknown))}.")
     probe = Probe.objects.select_for_update().get(pk=probe.pk)
+    if "target" in fields:
+        fields["target"] = _target_kept(probe.target, fields["target"])
     merged = {name: fields.get(name, getattr(probe, name)) for name in PROBE_FIELDS}
     _probe_check(
-        kind=merged["kind"], interval_s=merged["interval_s"], timeout_s=merged["timeout_s"], options=merged["options"]
+        kind=merged["kind"],
+        target=merged["target"],
+        interval_s=merged["interval_s"],
+        timeout_s=merged["timeout_s"],
+        options=merged["options"],
+        privileged=egress.save_privileged(actor=actor, owner=probe.owner),
     )
     before = {name: redact(str(getattr(probe, name))) for name in fields}
     for name, value in fields.items():
@@ -160,7 +200,7 @@ def probes_run_due(*, now: datetime | None = None, limit: int = 100, workers: in
         ids = _claim_due_probes(now, limit)
     if not ids:
         return 0
-    due = list(Probe.objects.filter(pk__in=ids).select_related("component"))
+    due = list(Probe.objects.filter(pk__in=ids).select_related("component", "owner"))
     gate = _gates([p.component_id for p in due], now)
     skipped = [p for p in due if gate.get(p.component_id) == "open"]
     due = [p for p in due if gate.get(p.component_id) != "open"]
@@ -168,7 +208,13 @@ def probes_run_due(*, now: datetime | None = None, limit: int = 100, workers: in
     # an outage of the component, and recording it as one would make the platform "heal" its own breaker.
     if not due:
         return len(skipped)
-    specs = [ProbeSpec(p.kind, p.target, p.timeout_s, p.expected_status, p.body_match, p.options, p.state) for p in due]
+    policies = _egress_policies(due)
+    specs = [
+        ProbeSpec(
+            p.kind, p.target, p.timeout_s, p.expected_status, p.body_match, p.options, p.state, egress=policies[p.pk]
+        )
+        for p in due
+    ]
     with ThreadPoolExecutor(max_workers=min(workers, len(specs))) as pool:
         outcomes = list(pool.map(lambda spec: probe_runners.run(spec, RUNNERS), specs))
     probe_outcomes_store(probes_and_outcomes=list(zip(due, outcomes, strict=True)), at=now)

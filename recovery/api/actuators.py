@@ -26,6 +26,13 @@ from recovery.models import (
 class DeploymentSerializer(serializers.ModelSerializer[Deployment]):
     component_name = serializers.CharField(source="component.name", read_only=True)
 
+    def to_representation(self, instance: Deployment) -> dict[str, Any]:
+        from recovery.actuators import spec_shown
+
+        data: dict[str, Any] = super().to_representation(instance)
+        data["spec"] = spec_shown(instance.spec or {})  # a process's env and argv may hold secrets
+        return data
+
     class Meta:
         model = Deployment
         fields = "__all__"
@@ -48,20 +55,28 @@ class DeploymentViewSet(
 
 
 class EscalationTargetSerializer(serializers.ModelSerializer[EscalationTarget]):
+    """The Slack webhook URL (its path is its secret) and the PagerDuty routing key are write-only: the answer
+    says whether they are set."""
+
     component_name = serializers.CharField(source="component.name", read_only=True, default=None)
     pagerduty_routing_key = serializers.CharField(write_only=True, required=False, allow_blank=True, default="")
     has_pagerduty_key = serializers.SerializerMethodField()
+    has_slack_webhook = serializers.SerializerMethodField()
 
     class Meta:
         model = EscalationTarget
         fields = [
-            "id", "owner", "component", "component_name", "emails", "slack_webhook_url", "pagerduty_url",
-            "pagerduty_routing_key", "has_pagerduty_key", "updated_at",
+            "id", "owner", "component", "component_name", "emails", "slack_webhook_url", "has_slack_webhook",
+            "pagerduty_url", "pagerduty_routing_key", "has_pagerduty_key", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "owner", "updated_at"]
+        extra_kwargs = {"slack_webhook_url": {"write_only": True}}
 
     def get_has_pagerduty_key(self, obj: EscalationTarget) -> bool:
         return bool(obj.pagerduty_routing_key)
+
+    def get_has_slack_webhook(self, obj: EscalationTarget) -> bool:
+        return bool(obj.slack_webhook_url)
 
 
 class EscalationTargetViewSet(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core314 import egress
 from recovery.executors.base import ParameterError, Plan, Result
 
 SCAN_BATCH = 500
@@ -29,8 +30,22 @@ class ClearCache:
             raise ParameterError("give a prefix, or all=true to clear the whole cache database")
         return {"prefix": prefix, "all": everything}
 
+    @staticmethod
+    def _refusal(params: dict[str, Any], context: dict[str, Any]) -> str:
+        """Why this component may not do this (empty: it may). Checked when planning and again when executing."""
+        config = context["actuator"]["config"]
+        privileged = bool(context.get("privileged"))
+        if "django_cache" in config and not privileged:
+            return "only an administrator's actuator may clear the platform's own caches (django_cache)"
+        if params["all"] and not privileged:
+            return "a whole-database flush (all=true) needs an administrator's actuator; give a prefix instead"
+        return ""
+
     def plan(self, params: dict[str, Any], context: dict[str, Any]) -> Plan:
         config = context["actuator"]["config"]
+        refusal = self._refusal(params, context)
+        if refusal:
+            raise ParameterError(refusal)
         if config.get("url"):
             where = "the Redis database at the actuator's URL"
         else:
@@ -41,6 +56,9 @@ class ClearCache:
     def execute(self, params: dict[str, Any], context: dict[str, Any], *, timeout_s: float) -> Result:
         started = time.perf_counter()
         config = context["actuator"]["config"]
+        refusal = self._refusal(params, context)
+        if refusal:
+            return Result(False, f"refused: {refusal}", {}, _ms(started))
         if "django_cache" in config:
             from django.core.cache import caches
 
@@ -49,9 +67,14 @@ class ClearCache:
                 cache.clear()
                 return Result(True, f"cleared cache {config['django_cache']!r}", {}, _ms(started))
             raise ParameterError("a Django cache can only be cleared whole (all=true)")
-        import redis
-
-        client = redis.Redis.from_url(config["url"], socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+        policy = egress.policy_for(privileged=bool(context.get("privileged")))
+        try:
+            client = egress.redis_client(
+                config["url"], policy=policy, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            )
+            client.ping()  # connects (through the guard) before anything is deleted
+        except egress.EgressRefused as exc:
+            return Result(False, f"refused by the egress guard: {exc}", {}, _ms(started))
         try:
             if params["all"]:
                 client.flushdb()
@@ -101,22 +124,33 @@ class ResetConnection:
             clauses.append("state IN ('idle in transaction', 'idle in transaction (aborted)')")
         return " AND ".join(clauses), args
 
-    def plan(self, params: dict[str, Any], context: dict[str, Any]) -> Plan:
-        import psycopg
+    @staticmethod
+    def _connect(context: dict[str, Any], timeout_s: float) -> Any:
+        """A connection to the actuator's server, through the egress guard; ParameterError when it refuses."""
+        policy = egress.policy_for(privileged=bool(context.get("privileged")))
+        try:
+            return egress.postgres_connect(
+                context["actuator"]["config"]["dsn"], policy=policy, connect_timeout=max(1, round(timeout_s))
+            )
+        except egress.EgressRefused as exc:
+            raise ParameterError(f"refused by the egress guard: {exc}") from exc
 
+    def plan(self, params: dict[str, Any], context: dict[str, Any]) -> Plan:
         where, args = self._where(params)
-        with psycopg.connect(context["actuator"]["config"]["dsn"], connect_timeout=5) as conn:
+        with self._connect(context, 5) as conn:
             query = f"SELECT pid, application_name, state FROM pg_stat_activity WHERE {where}"  # noqa: S608 -- fixed clauses; every value is a bound parameter
             rows = conn.execute(query, args).fetchall()  # the clauses are fixed; values are bound
         steps = [f"terminate session {pid} ({app or 'no application name'}, {state})" for pid, app, state in rows]
         return Plan(self.action_type, steps or ["nothing: no session matches"], {"sessions": len(rows)})
 
     def execute(self, params: dict[str, Any], context: dict[str, Any], *, timeout_s: float) -> Result:
-        import psycopg
-
         started = time.perf_counter()
         where, args = self._where(params)
-        with psycopg.connect(context["actuator"]["config"]["dsn"], connect_timeout=max(1, round(timeout_s))) as conn:
+        try:
+            conn = self._connect(context, timeout_s)
+        except ParameterError as exc:
+            return Result(False, str(exc), {}, _ms(started))
+        with conn:
             conn.execute(f"SET statement_timeout = {int(timeout_s * 1000)}")
             query = f"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE {where}"  # noqa: S608 -- fixed clauses; every value is a bound parameter
             rows = conn.execute(query, args).fetchall()

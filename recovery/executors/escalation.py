@@ -8,6 +8,7 @@ the others, and the result lists every channel's outcome.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -17,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 
+from core314 import egress
 from recovery.executors.base import ParameterError, Plan, Result
 
 CHANNELS = ("email", "slack", "pagerduty")
@@ -75,6 +77,7 @@ class AlertEscalation:
         subject = self._subject(context)
         body = f"{context.get('summary', '')}\n\n{params.get('note', '')}\n{context.get('link', '')}".strip()
         outcomes: dict[str, Any] = {}
+        policy = egress.policy_for(privileged=bool(context.get("privileged")))
         if "email" in targets:
             try:
                 sent = send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, targets["email"], fail_silently=False)
@@ -82,7 +85,7 @@ class AlertEscalation:
             except Exception as exc:  # one failing channel must not stop the others
                 outcomes["email"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}
         if "slack" in targets:
-            outcomes["slack"] = _post(targets["slack"], {"text": f"*{subject}*\n{body}"}, timeout_s)
+            outcomes["slack"] = _post(targets["slack"], {"text": f"*{subject}*\n{body}"}, timeout_s, policy)
         if "pagerduty" in targets:
             event = {
                 "routing_key": context["target"].pagerduty_routing_key,
@@ -95,21 +98,26 @@ class AlertEscalation:
                     "custom_details": {"summary": context.get("summary", ""), "note": params.get("note", "")},
                 },
             }
-            outcomes["pagerduty"] = _post(targets["pagerduty"], event, timeout_s)
+            outcomes["pagerduty"] = _post(targets["pagerduty"], event, timeout_s, policy)
         ok = any(o.get("ok") for o in outcomes.values())
         delivered = [c for c, o in outcomes.items() if o.get("ok")]
         summary = f"escalated via {', '.join(delivered)}" if ok else "every escalation channel failed"
         return Result(ok, summary, outcomes, (time.perf_counter() - started) * 1000)
 
 
-def _post(url: str, payload: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    request = urllib.request.Request(  # noqa: S310 -- an operator-configured http(s) URL (URLField)
+def _post(url: str, payload: dict[str, Any], timeout_s: float, policy: egress.EgressPolicy) -> dict[str, Any]:
+    """POST through the egress guard; the outcome says the status, never the answer's body."""
+    request = urllib.request.Request(  # noqa: S310 -- egress.urlopen allows http(s) only
         url, json.dumps(payload).encode(), {"Content-Type": "application/json"}, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 -- a validated http(s) URL (escalation_target_save)
+        with egress.urlopen(request, timeout=timeout_s, policy=policy) as response:
             return {"ok": 200 <= response.status < 300, "status": response.status}
     except urllib.error.HTTPError as exc:
         return {"ok": False, "status": exc.code}
+    except egress.EgressRefused as exc:
+        return {"ok": False, "error": f"refused by the egress guard: {exc}"[:200]}
+    except http.client.HTTPException as exc:  # its message quotes the answer: never read it back
+        return {"ok": False, "error": f"the answer is not HTTP ({type(exc).__name__})"}
     except (OSError, urllib.error.URLError) as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:200]}

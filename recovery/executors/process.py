@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from core314.redact import redact
 from recovery import supervisor
 from recovery.executors.base import ParameterError, Plan, Result
 
@@ -85,7 +86,8 @@ class ProcessAction:
             steps.append(f"start {replicas - now['replicas']} more replica(s) of {version} (to {replicas})")
         else:
             steps.append(f"stop {now['replicas'] - replicas} replica(s) (to {replicas})")
-        argv = context["actuator"]["config"]["versions"][version]["argv"]
+        # Shown to people and written to the audit log: secrets in the command line (--password=…) removed.
+        argv = [redact(arg, limit=300) for arg in context["actuator"]["config"]["versions"][version]["argv"]]
         return Plan(self.action_type, steps, {"version": version, "replicas": replicas, "argv": argv, "now": now})
 
     def execute(self, params: dict[str, Any], context: dict[str, Any], *, timeout_s: float) -> Result:

@@ -8,13 +8,15 @@ For a component whose actuator is a ``webhook``, ``restart_function``, ``scale_u
 
 with ``X-Core314-Timestamp`` and ``X-Core314-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``,
 keyed with the actuator's secret, so the receiver can check origin and freshness. A 2xx answer is success;
-the answer's status and first 2 KB are recorded.
+the answer's status and length are recorded, never its body (an action must not read a service back). The
+URL passes the egress guard when the actuator is saved and again here, when the request connects.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import time
 import urllib.error
@@ -22,6 +24,8 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
+from core314 import egress
+from core314.redact import url_shown
 from recovery.executors.base import ParameterError, Plan, Result
 
 WEBHOOK_ACTIONS = ("restart_function", "scale_up", "scale_down", "rollback_deployment")
@@ -65,9 +69,10 @@ class WebhookAction:
     def plan(self, params: dict[str, Any], context: dict[str, Any]) -> Plan:
         config = context["actuator"]["config"]
         payload = self._payload(params, context)
+        where = url_shown(config["url"])
         return Plan(
             self.action_type,
-            [f"POST a signed {self.action_type} request to {config['url']} (timeout {config['timeout_s']} s)"],
+            [f"POST a signed {self.action_type} request to {where} (timeout {config['timeout_s']} s)"],
             {"payload": payload},
         )
 
@@ -75,7 +80,7 @@ class WebhookAction:
         config = context["actuator"]["config"]
         body = json.dumps(self._payload(params, context), sort_keys=True).encode()
         stamp = str(int(time.time()))
-        request = urllib.request.Request(  # noqa: S310 -- validated http(s) URL from the actuator config
+        request = urllib.request.Request(  # noqa: S310 -- egress.urlopen allows http(s) only
             config["url"],
             data=body,
             method="POST",
@@ -87,17 +92,25 @@ class WebhookAction:
             },
         )
         started = time.perf_counter()
+        policy = egress.policy_for(privileged=bool(context.get("privileged")))
         try:
-            with urllib.request.urlopen(request, timeout=min(timeout_s, config["timeout_s"])) as response:  # noqa: S310 -- a configured http(s) URL (clean_config)
-                answer = response.read(2048).decode(errors="replace")
+            with egress.urlopen(request, timeout=min(timeout_s, config["timeout_s"]), policy=policy) as response:
+                size = len(response.read(65_536))
                 status = response.status
         except urllib.error.HTTPError as exc:
-            answer, status = exc.read(2048).decode(errors="replace") if exc.fp else "", exc.code
+            size, status = len(exc.read(65_536)) if exc.fp else 0, exc.code
+        except egress.EgressRefused as exc:
+            return Result(False, f"refused by the egress guard: {exc}"[:200], {}, _ms(started))
+        except http.client.HTTPException as exc:  # its message quotes the answer: never read it back
+            return Result(False, f"the webhook's answer is not HTTP ({type(exc).__name__})", {}, _ms(started))
         except (OSError, urllib.error.URLError) as exc:
+            reason = getattr(exc, "reason", None)
+            if isinstance(reason, egress.EgressRefused):
+                return Result(False, f"refused by the egress guard: {reason}"[:200], {}, _ms(started))
             return Result(False, f"webhook unreachable: {type(exc).__name__}: {exc}"[:200], {}, _ms(started))
         ok = 200 <= status < 300
         summary = f"webhook answered HTTP {status}" + ("" if ok else " (not a success)")
-        return Result(ok, summary, {"status": status, "answer": answer}, _ms(started))
+        return Result(ok, summary, {"status": status, "answer_bytes": size}, _ms(started))
 
 
 def _ms(started: float) -> float:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from anomalies.models import AnomalySignal, Severity
 from anomalies.rules import BY_METRIC
+from core314 import egress
 from core314.changes import record_change
 from health.models import Component, ComponentStatus, HealthStatus, SystemHealthEvent
 from recovery.executors import ACTUATORS_FOR, executor_for
@@ -81,6 +82,9 @@ def action_context(action: RecoveryAction, actuator: Actuator | None) -> dict[st
         "summary": (signal.explanation if signal else "") or action.reason,
         "link": f"{base}/recovery-manager/actions/{action.pk}/" if base else "",
         "target": escalation_target_for(component),
+        # Whether the egress guard lets this component's connections reach loopback and the platform's own
+        # services, and whether a whole cache database may be flushed: an administrator's component only.
+        "privileged": egress.owner_privileged(component.owner),
     }
     if actuator is not None:
         context["actuator"] = {"kind": actuator.kind, "config": actuator.config, "state": actuator.state}

@@ -7,12 +7,13 @@ from typing import Any
 
 from django.db import transaction
 
+from core314 import egress
 from core314.changes import record_change
-from core314.services import DomainError, PermissionDeniedError
+from core314.services import DomainError, FieldError, PermissionDeniedError
 from core314.tenancy import Actor, is_admin
 from health.models import Component
 from recovery import supervisor
-from recovery.actuators import ADMIN_ONLY_KINDS, ActuatorConfigError, clean_config, redacted
+from recovery.actuators import ADMIN_ONLY_KINDS, ActuatorConfigError, clean_config, egress_target, redacted
 from recovery.models import Actuator, ActuatorKind, Deployment
 from recovery.services.scalein import scale_out_end
 
@@ -25,7 +26,21 @@ def actuator_save(*, actor: Actor, component: Component, kind: str, config: Any,
     try:
         cleaned = clean_config(kind, config)
     except ActuatorConfigError as exc:
+        if exc.field:
+            raise FieldError(f"config.{exc.field}", str(exc)) from exc
         raise DomainError(str(exc)) from exc
+    privileged = egress.save_privileged(actor=actor, owner=component.owner)
+    if "django_cache" in cleaned and not privileged:
+        # A CACHES alias is one of the platform's own caches (the default one is its Redis: broker, channel
+        # layer, heartbeats), and clearing a Django cache flushes its whole database.
+        raise PermissionDeniedError("Only administrators' actuators may name the platform's own caches (django_cache).")
+    target = egress_target(kind, cleaned)
+    if target is not None:
+        field, egress_kind, value = target
+        try:
+            egress.policy_for(privileged=privileged).check(egress_kind, value)
+        except egress.EgressRefused as exc:
+            raise FieldError(f"config.{field}", str(exc)) from exc
     actuator, created = Actuator.objects.select_for_update().get_or_create(
         component=component, kind=kind, defaults={"owner_id": component.owner_id, "config": cleaned}
     )

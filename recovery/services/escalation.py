@@ -12,8 +12,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from anomalies.models import AnomalySignal
+from core314 import egress
 from core314.changes import record_change
-from core314.services import DomainError
+from core314.services import DomainError, FieldError
 from core314.tenancy import Actor
 from health.models import Component
 from recovery.models import ActionMode, ActionType, EscalationTarget, RecoveryAction, RecoveryPolicy
@@ -40,12 +41,17 @@ def escalation_target_save(
             validate_email(address)
         except ValidationError:
             raise DomainError(f"{address!r} is not an e-mail address.") from None
+    policy = egress.policy_for(privileged=egress.save_privileged(actor=actor, owner=owner))
     for name, url in (("slack_webhook_url", slack_webhook_url), ("pagerduty_url", pagerduty_url)):
         if url:
             try:
                 URLValidator(schemes=["http", "https"])(url)
             except ValidationError:
-                raise DomainError(f"{name} must be an http(s) URL.") from None
+                raise FieldError(name, "must be an http(s) URL.") from None
+            try:
+                policy.check("http", url)
+            except egress.EgressRefused as exc:
+                raise FieldError(name, str(exc)) from exc
     if bool(pagerduty_url) != bool(pagerduty_routing_key):
         raise DomainError("PagerDuty needs both pagerduty_url and pagerduty_routing_key.")
     target, _ = EscalationTarget.objects.select_for_update().get_or_create(owner=owner, component=component)

@@ -14,7 +14,7 @@ from anomalies.models import AnomalySignal, SignalStatus
 from anomalies.services import incident_new_episode
 from core314.changes import record_change
 from core314.services import ConflictError, DomainError, PermissionDeniedError
-from core314.tenancy import Actor, acting_user, effective_owner, is_admin
+from core314.tenancy import Actor, acting_user, effective_owner, is_admin, is_service_account
 from health.models import Component
 from recovery.executors import ParameterError
 from recovery.models import ActionMode, ActionStatus, ActionType, HealingSwitch, RecoveryAction
@@ -74,6 +74,10 @@ def approval_expire(action_id: int, now: datetime) -> int:
 
 @transaction.atomic
 def action_approve(*, actor: Actor, action: RecoveryAction, reason: str = "") -> RecoveryAction:
+    """A person says yes to an action waiting for approval. A robot never does: a service account's token
+    could otherwise approve what its own automation asked for."""
+    if is_service_account(actor):
+        raise PermissionDeniedError("Approval is a person's act: a service account cannot approve an action.")
     now = timezone.now()
     action = _locked_action(action)
     if action.status != ActionStatus.PENDING_APPROVAL:

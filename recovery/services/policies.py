@@ -8,8 +8,9 @@ from django.db import transaction
 
 from anomalies.models import AnomalyKind, Severity
 from anomalies.rules import SEVERITY_ORDER
+from core314 import egress
 from core314.changes import record_change
-from core314.services import ConflictError, DomainError
+from core314.services import ConflictError, DomainError, PermissionDeniedError
 from core314.tenancy import Actor
 from recovery.executors import ACTUATORS_FOR, ParameterError, executor_for
 from recovery.models import ActionMode, ActionType, RecoveryPolicy
@@ -101,6 +102,15 @@ def clean_policy(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _whole_flush_check(*, actor: Actor, owner: Any, fields: dict[str, Any]) -> None:
+    """A step that flushes a whole cache database (``clear_cache`` with ``all``) is an administrator's to set."""
+    steps = [{"action_type": fields["action_type"], "parameters": fields.get("parameters") or {}}]
+    steps += fields.get("chain") or []
+    flushes = any(s["action_type"] == "clear_cache" and (s.get("parameters") or {}).get("all") for s in steps)
+    if flushes and not egress.save_privileged(actor=actor, owner=owner):
+        raise PermissionDeniedError("A whole-database flush (clear_cache with all=true) needs an administrator.")
+
+
 @transaction.atomic
 def policy_save(
     *, actor: Actor, owner: Any, policy: RecoveryPolicy | None = None, promotion_reason: str = "", **fields: Any
@@ -114,6 +124,7 @@ def policy_save(
         merged = {name: getattr(policy, name) for name in names}
     merged.update(fields)
     clean_policy(merged)
+    _whole_flush_check(actor=actor, owner=owner if policy is None else policy.owner, fields=merged)
     component = fields.get("component")
     if component is not None and component.owner_id != (owner.pk if policy is None else policy.owner_id):
         raise DomainError("The component belongs to someone else.")

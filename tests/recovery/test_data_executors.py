@@ -32,14 +32,15 @@ def cache_db() -> Any:
     client.close()
 
 
-def test_clear_cache_deletes_the_prefix_and_nothing_else(owner: Any, cache_db: Any) -> None:
+def test_clear_cache_deletes_the_prefix_and_nothing_else(admin: Any, cache_db: Any) -> None:
+    # The only Redis here is the platform's own: only an administrator's component may reach it.
     url, client = cache_db
     for i in range(1200):
         client.set(f"sessions:{i}", "x")
     client.set("config:flags", "keep me")
-    component = ComponentFactory(owner=owner)
-    actuator = services.actuator_save(actor=owner, component=component, kind="cache", config={"url": url})
-    context = {"actuator": {"kind": actuator.kind, "config": actuator.config}}
+    component = ComponentFactory(owner=admin)
+    actuator = services.actuator_save(actor=admin, component=component, kind="cache", config={"url": url})
+    context = {"actuator": {"kind": actuator.kind, "config": actuator.config}, "privileged": True}
     executor = ClearCache()
     params = executor.clean({"prefix": "sessions:"})
     plan = executor.plan(params, context)
@@ -57,16 +58,17 @@ def test_clear_cache_parameters_are_checked() -> None:
         ClearCache().clean({})
 
 
-def test_reset_connection_terminates_the_sessions_it_names(owner: Any) -> None:
+def test_reset_connection_terminates_the_sessions_it_names(admin: Any) -> None:
+    # The only PostgreSQL here is the platform's own: only an administrator's component may reach it.
     params = connection.get_connection_params()
     host, port = params.get("host", "127.0.0.1"), params.get("port", 5432)
     dsn = f"postgresql://{params.get('user', 'postgres')}@{host}:{port}/{params['dbname']}"
     victim = psycopg.connect(dsn, application_name="leaky-worker")
     bystander = psycopg.connect(dsn, application_name="healthy-app")
     try:
-        component = ComponentFactory(owner=owner)
-        actuator = services.actuator_save(actor=owner, component=component, kind="postgres", config={"dsn": dsn})
-        context = {"actuator": {"kind": actuator.kind, "config": actuator.config}}
+        component = ComponentFactory(owner=admin)
+        actuator = services.actuator_save(actor=admin, component=component, kind="postgres", config={"dsn": dsn})
+        context = {"actuator": {"kind": actuator.kind, "config": actuator.config}, "privileged": True}
         executor = ResetConnection()
         chosen = executor.clean({"application_name": "leaky-worker", "idle_in_transaction": False})
         plan = executor.plan(chosen, context)
