@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark and write the results into bench/README.md.
 
-``python -m bench detector`` (or ``ingest``, ``chaos [--quick]``) runs one of them; the README keeps the
+``python -m bench detector`` (or ``ingest``, ``chaos [--quick]``, ``fleet``) runs one of them; the README keeps the
 others' last sections.
 """
 
@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import chaos, detector, ingest
+from bench import chaos, detector, fleet, ingest
 
 README = Path(__file__).resolve().parent / "README.md"
 HEADER = """# Benchmarks
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     # A TERM (kill, a CI timeout) unwinds like Ctrl-C, so the chaos bench's stack and demo are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     quick = "--quick" in argv
-    wanted = {a for a in argv if not a.startswith("--")} or {"detector", "ingest", "chaos"}
+    wanted = {a for a in argv if not a.startswith("--")} or {"detector", "ingest", "chaos", "fleet"}
     sections = _sections()
     if "detector" in wanted:
         text = detector.run()
@@ -48,6 +48,9 @@ def main(argv: list[str]) -> int:
     if "chaos" in wanted:
         # --quick: 2 trials and a 2-minute soak, for trying changes; make bench runs the full one (~35 min).
         text = chaos.run(trials=2, soak_minutes=2) if quick else chaos.run()
+        sections[text.splitlines()[0][3:].strip()] = text
+    if "fleet" in wanted:
+        text = fleet.run()
         sections[text.splitlines()[0][3:].strip()] = text
     stamp = f"\nLast run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores.\n"
     body = "\n".join(s.rstrip() + "\n" for s in sections.values())

@@ -125,16 +125,17 @@ class Trial:
 
 
 class Stack:
-    def __init__(self) -> None:
+    def __init__(self, database: str = "core314_bench", prefix: str = "core314bench") -> None:
+        self.database = database
         self.port = free_port()
         self.demo_port = free_port()
-        self.data = ROOT / ".data" / "bench-chaos"
+        self.data = ROOT / ".data" / f"bench-{prefix}"
         self.data.mkdir(parents=True, exist_ok=True)
         base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"{base}/core314_bench",
-            "CORE314_REDIS_PREFIX": "core314bench",
+            "DATABASE_URL": f"{base}/{database}",
+            "CORE314_REDIS_PREFIX": prefix,
             "CORE314_ROLLUP_INTERVAL": "2",
             "CORE314_PROBE_TICK": "1",
             "CORE314_SIGNAL_RESOLVE_AFTER": "4",
@@ -153,8 +154,8 @@ class Stack:
 
         admin_dsn = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS core314_bench WITH (FORCE)")
-            conn.execute("CREATE DATABASE core314_bench")
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{self.database}"')
         log = open(self.data / "stack.log", "w")  # noqa: SIM115 -- lives as long as the stack
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runstack", "--port", str(self.port)],

@@ -173,7 +173,12 @@ def scale_in_sweep(*, now: datetime | None = None, limit: int = 200) -> int:
         ScaleOut.objects.filter(ended_at__isnull=True).order_by("last_step_at").values_list("pk", flat=True)[:limit]
     ):
         with transaction.atomic():
-            scale_out = ScaleOut.objects.select_for_update().filter(pk=pk, ended_at__isnull=True).first()
+            scale_out = (
+                ScaleOut.objects.select_for_update(of=("self",))
+                .select_related("action__policy")
+                .filter(pk=pk, ended_at__isnull=True)
+                .first()
+            )
             if scale_out is None:
                 continue
             component = Component.objects.select_for_update().get(pk=scale_out.component_id)
@@ -206,9 +211,12 @@ def _step_in(scale_out: ScaleOut, component: Component, now: datetime) -> int:
         else f"scaling back in: {scale_out.metric} stayed in its band for {scale_out.cooldown_s} s"
     )
     try:
+        out = scale_out.action
         action_create(
             component=component, signal=None, policy=None, step=0, action_type=ActionType.SCALE_DOWN,
             parameters={"by": 1}, mode=ActionMode.AUTOMATIC, reason=why, now=now,
+            # Judged on the window its scale-out was judged on: the policy knows how fast this service settles.
+            verify_after_s=out.policy.verify_after_s if out is not None and out.policy is not None else None,
         )  # fmt: skip
     except (ParameterError, OSError) as exc:
         _end(scale_out, f"cannot scale in: {exc}", now)

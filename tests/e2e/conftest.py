@@ -109,6 +109,7 @@ def live_stack(tmp_path_factory: Any) -> Iterator[LiveStack]:
         "CORE314_DEMO_FAULTS": str(data / "faults.json"),
         "CORE314_ADMIN_PASSWORD": "e2e-admin-pass",
         "CORE314_SELFTEST_INTERVAL": "3600",
+        "CORE314_SCALE_IN_COOLDOWN": "15",
         "DEBUG": "1",
         "DB_CONN_MAX_AGE": "0",
     }
