@@ -212,7 +212,7 @@ def storm(stack: Stack, failing: int = 50, quiet: int = 150) -> Storm:
             verify_after_s=10, cooldown_s=10,
         )  # fmt: skip
     account = core.service_account_create(actor=admin, owner=admin, name=f"storm-{int(time.time())}")
-    token = core.api_token_create(actor=admin, service_account=account, name="storm").token
+    token = core.api_token_create(actor=admin, service_account=account, name="storm").plaintext
     now = time.time()
     events = [
         {"component_name": name, "window_start": now - 2 * (6 - w), "error_rate": 0.6 if i < failing else 0.0,

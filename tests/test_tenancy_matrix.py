@@ -188,7 +188,8 @@ def html_pages(rows: dict[type[models.Model], models.Model]) -> list[str]:
     return [
         "/system-monitor", "/anomaly-console", "/recovery-manager", "/selftest-panel", "/audit-log",
         f"/system-monitor/components/{rows[Component].pk}", f"/anomaly-console/signals/{rows[AnomalySignal].pk}",
-        f"/recovery-manager/actions/{rows[RecoveryAction].pk}/", "/api/v1/docs/", "/admin/",
+        f"/recovery-manager/actions/{rows[RecoveryAction].pk}/", "/recovery-manager/policies/",
+        f"/recovery-manager/policies/{rows[RecoveryPolicy].pk}/?replay=1&days=7", "/api/v1/docs/", "/admin/",
         "/admin/health/component/", f"/admin/health/component/{rows[Component].pk}/change/",
     ]  # fmt: skip
 

@@ -61,3 +61,46 @@ def test_approve_on_the_page_and_watch_it_run_and_get_its_verdict_live(
     assert "POST a signed restart_function request" in page.locator("#plan").inner_text()
     screenshot(page, "recovery-action")
     assert page.console_errors == []
+
+
+def test_a_policys_track_record_replay_and_promotion_and_the_managers_fleet_sections(
+    page_for: Any, owner: Any, endpoint: str
+) -> None:
+    from recovery.models import Demotion, RecoveryPolicy, ScaleOut
+    from tests.factories import RecoveryActionFactory
+
+    component = _setup(owner, endpoint, mode="dry_run", cooldown_s=30)
+    policy = RecoveryPolicy.objects.get(owner=owner)
+    for n in range(4):  # yesterday: four error-rate faults, the first one really restarted and healed
+        signal = _signal(component, status="resolved", first_seen_at=timezone.now() - dt.timedelta(hours=20 - n))
+        if n == 0:
+            RecoveryActionFactory(
+                component=component, signal=signal, action_type="restart_function", mode="approval",
+                status="succeeded", verdict="resolved", verified_at=timezone.now(),
+            )  # fmt: skip
+    Demotion.objects.create(
+        owner=owner, component=component, action_type="restart_function",
+        reason="failed 3 times in a row here (#7 no effect, #5 no effect, #3 worse)",
+    )  # fmt: skip
+    ScaleOut.objects.create(
+        owner=owner, component=component, metric="cpu_percent", from_replicas=1, replicas=2, steps=1,
+        cooldown_s=300, waiting="cooling down: 42 of 300 s since the last step",
+    )  # fmt: skip
+
+    page = page_for("alice")
+    page.goto("/recovery-manager")
+    assert "failed 3 times in a row here" in page.locator("#demotions").inner_text()
+    assert "cooling down: 42 of 300 s" in page.locator("#scale-outs").inner_text()
+    screenshot(page, "recovery-manager-fleet")
+    page.click("text=Policies")
+    page.click(f"#recovery-policies tr[data-id='{policy.pk}'] a")
+    assert "restart_function" in page.locator("#track-record").inner_text()
+    page.fill("input[name=days]", "2")
+    page.click("#replay button[type=submit]")
+    page.wait_for_selector("#replay-summary")
+    rows = page.locator("#replay-rows tbody tr")
+    assert rows.count() == 4
+    assert "resolved" in rows.nth(0).inner_text()  # what really ran, and its verdict
+    screenshot(page, "recovery-policy-replay")
+    assert page.locator("#promote").is_disabled()  # 1 of 3 runs: not enough evidence, and alice is no admin
+    assert page.console_errors == []
